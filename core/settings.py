@@ -1,0 +1,113 @@
+"""The one settings object. Every value comes from the environment (or `.env`); README.md lists them all."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+EngineName = Literal["espeak", "chatterbox"]
+ChatterboxVariant = Literal["turbo", "standard", "multilingual"]
+StorageBackend = Literal["none", "local", "s3"]
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    # --- service ---
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    data_dir: Path = Path("data")
+
+    # --- engine ---
+    tts_engine: EngineName = "espeak"
+    chatterbox_variant: ChatterboxVariant = "turbo"
+    chatterbox_checkpoint_dir: Path | None = None
+    chatterbox_device: Literal["auto", "cuda", "mps", "cpu"] = "auto"
+    chatterbox_watermark: bool = True
+    chatterbox_language: str = "en"
+    conditionals_cache_size: int = Field(default=32, ge=1)
+    espeak_voice: str = "en-us"
+    espeak_words_per_minute: int = Field(default=175, ge=80, le=450)
+
+    # --- text and audio ---
+    max_input_chars: int = Field(default=4096, ge=1)
+    max_chunk_chars: int = Field(default=300, ge=20)
+    output_sample_rate: int = 24000
+    join_pause_ms: float = Field(default=80.0, ge=0)
+    join_crossfade_ms: float = Field(default=10.0, ge=0)
+    loudness_target_dbfs: float | None = None
+
+    # --- voices ---
+    voices_dir: Path | None = None
+    max_voice_upload_bytes: int = 10 * 1024 * 1024
+    max_voice_duration_s: float = 60.0
+
+    # --- queue ---
+    tts_queue: str = "tts"
+    service_queue: str = "service"
+    task_soft_time_limit_s: int = 540
+    task_time_limit_s: int = 600
+    max_attempts: int = Field(default=3, ge=1)
+    worker_concurrency: int = Field(default=1, ge=1)
+    model_load_timeout_s: float = 600.0
+    job_ttl_s: int = 30 * 60
+    sync_job_ttl_s: int = 60
+    audio_stream_maxlen: int = 4096
+
+    # --- delivery ---
+    storage_backend: StorageBackend = "local"
+    public_base_url: str = "http://127.0.0.1:8000"
+    url_signing_key: SecretStr | None = None
+    s3_endpoint_url: str | None = None
+    s3_public_endpoint_url: str | None = None
+    s3_bucket_name: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_key_prefix: str = "tts/"
+    presign_expiry_s: int = 3600
+    delivery_max_retries: int = 4
+
+    # --- API ---
+    api_keys: CommaList = Field(default_factory=list)
+    max_queue_depth: int = 1000
+    max_body_bytes: int = 1024 * 1024
+    sync_wait_timeout_s: float = 300.0
+    runsync_default_wait_ms: int = 90_000
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _parse_comma_list(cls, value: object) -> object:
+        return _split_commas(value)
+
+    @property
+    def resolved_voices_dir(self) -> Path:
+        return self.voices_dir or self.data_dir / "voices"
+
+    @property
+    def local_store_dir(self) -> Path:
+        return self.data_dir / "outputs"
+
+    @property
+    def visibility_timeout_s(self) -> int:
+        # Redis re-delivers unacked messages after this; it must exceed the longest run (celery#5935).
+        return 2 * self.task_time_limit_s
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
