@@ -13,7 +13,7 @@ EngineName = Literal["espeak", "chatterbox"]
 ChatterboxVariant = Literal["turbo", "standard", "multilingual"]
 StorageBackend = Literal["none", "local", "s3"]
 
-CommaList = Annotated[list[str], NoDecode]
+SecretList = Annotated[list[SecretStr], NoDecode]
 
 
 def _split_commas(value: object) -> object:
@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     delivery_max_retries: int = 4
 
     # --- API ---
-    api_keys: CommaList = Field(default_factory=list)
+    api_keys: SecretList = Field(default_factory=list)
     max_queue_depth: int = 1000
     max_body_bytes: int = 1024 * 1024
     sync_wait_timeout_s: float = 300.0

@@ -1,0 +1,155 @@
+"""Where finished audio goes: an S3-compatible bucket or a local directory served by the API.
+
+Keys are deterministic per job, so a retried task overwrites its earlier upload instead of adding another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+from urllib.parse import quote, urlencode
+
+from core.settings import Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+log = logging.getLogger(__name__)
+
+LOCAL_FILES_ROUTE = "/files"
+
+
+class StorageError(Exception):
+    """The object store could not take or serve the result; the message is safe to show to callers."""
+
+
+class ObjectStore(Protocol):
+    def put(self, key: str, data: bytes, content_type: str) -> None: ...
+
+    def url(self, key: str) -> str:
+        """A URL a client can GET without credentials, valid for the configured expiry."""
+        ...
+
+
+def output_key(settings: Settings, job_id: str, extension: str) -> str:
+    return f"{settings.s3_key_prefix}{job_id}.{extension}"
+
+
+class S3Store:
+    """Any S3-compatible endpoint (AWS, MinIO, R2). boto3's standard retry mode retries throttling, 5xx and
+    connection errors with exponential backoff and jitter; what still fails becomes a StorageError."""
+
+    def __init__(self, settings: Settings) -> None:
+        if not settings.s3_bucket_name:
+            raise StorageError("S3_BUCKET_NAME must be set when STORAGE_BACKEND=s3")
+        self._bucket = settings.s3_bucket_name
+        self._expiry_s = settings.presign_expiry_s
+        self._client = _s3_client(settings, settings.s3_endpoint_url, settings.delivery_max_retries)
+        # SigV4 signs the Host header, so URLs for the outside world must be presigned against the public origin.
+        public = settings.s3_public_endpoint_url
+        self._presigner = _s3_client(settings, public, 0) if public else self._client
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self._client.put_object(
+                Bucket=self._bucket, Key=key, Body=data, ContentType=content_type, ContentLength=len(data)
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(f"Could not upload the result to object storage: {exc}") from exc
+
+    def url(self, key: str) -> str:
+        url: str = self._presigner.generate_presigned_url(
+            "get_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=self._expiry_s
+        )
+        return url
+
+
+def _s3_client(settings: Settings, endpoint_url: str | None, retries: int) -> S3Client:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        region_name=settings.s3_region,
+        signature_version="s3v4",
+        s3={"addressing_style": "path"},
+        retries={"mode": "standard", "total_max_attempts": retries + 1},
+        connect_timeout=3,
+        read_timeout=30,
+        # boto3 >= 1.36 sends checksums by default, which many S3-compatible stores reject (boto3#4392).
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+    secret = settings.s3_secret_access_key
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint_url,
+        aws_access_key_id=settings.s3_access_key_id,
+        aws_secret_access_key=secret.get_secret_value() if secret else None,
+        config=config,
+    )
+
+
+class LocalStore:
+    """A directory on disk; the API serves it under /files with an HMAC-signed, expiring query string."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._root = settings.local_store_dir
+        self._base_url = settings.public_base_url.rstrip("/")
+        self._expiry_s = settings.presign_expiry_s
+        self._key = local_signing_key(settings)
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        path = self.path_for(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:
+                tmp.write(data)
+            os.replace(tmp.name, path)
+        except OSError as exc:
+            raise StorageError(f"Could not write the result to local storage: {exc.strerror}") from exc
+
+    def url(self, key: str) -> str:
+        expires = int(time.time()) + self._expiry_s
+        query = urlencode({"expires": expires, "signature": sign_local_url(self._key, key, expires)})
+        return f"{self._base_url}{LOCAL_FILES_ROUTE}/{quote(key)}?{query}"
+
+    def path_for(self, key: str) -> Path:
+        path = (self._root / key).resolve()
+        if not path.is_relative_to(self._root.resolve()):
+            raise StorageError("invalid object key")
+        return path
+
+
+def local_signing_key(settings: Settings) -> bytes:
+    if settings.url_signing_key is not None:
+        return settings.url_signing_key.get_secret_value().encode()
+    # Without a configured key, sign with one derived from the Redis URL, which every API and worker process of a
+    # deployment shares; README says to set URL_SIGNING_KEY in production.
+    return hashlib.sha256(b"local-store:" + settings.redis_url.encode()).digest()
+
+
+def sign_local_url(key: bytes, object_key: str, expires: int) -> str:
+    return hmac.new(key, f"{object_key}\n{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+def verify_local_url(key: bytes, object_key: str, expires: int, signature: str) -> bool:
+    if expires < time.time():
+        return False
+    return hmac.compare_digest(sign_local_url(key, object_key, expires), signature)
+
+
+def create_object_store(settings: Settings) -> ObjectStore | None:
+    """The configured store, or None when results travel inline (base64) instead."""
+    if settings.storage_backend == "s3":
+        return S3Store(settings)
+    if settings.storage_backend == "local":
+        return LocalStore(settings)
+    return None

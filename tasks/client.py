@@ -1,0 +1,245 @@
+"""The API's side of the job queue, on redis.asyncio: submit, read, cancel, retry, purge, and wait on events."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from celery import Celery
+from redis.exceptions import RedisError
+
+from core.settings import Settings
+from tasks import names
+from tasks.jobs import (
+    ACTIVE_STATUSES,
+    QUEUED_SET,
+    RUNNING_SET,
+    TRANSITION_SCRIPT,
+    JobRecord,
+    JobStatus,
+    TransitionResult,
+    as_text,
+    events_key,
+    record_key,
+    stat_key,
+    transition_args,
+    transition_result,
+)
+from tasks.presence import PRESENCE_PREFIX, WorkerState
+from tasks.publish import TaskPublisher
+from tasks.spec import SynthesisSpec
+
+RETRYABLE_STATUSES = frozenset({JobStatus.FAILED, JobStatus.TIMED_OUT})
+_CLEARED_ON_RETRY = ("output", "error", "finished_at", "started_at")
+
+
+class QueueUnavailable(Exception):
+    """The broker could not be reached."""
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    id: str
+    type: str
+    fields: dict[str, bytes]
+
+    @property
+    def status(self) -> JobStatus | None:
+        raw = self.fields.get("status")
+        return JobStatus(raw.decode()) if raw else None
+
+
+class JobClient:
+    def __init__(self, settings: Settings, client: aioredis.Redis, celery_app: Celery) -> None:
+        self._settings = settings
+        self._redis = client
+        self._publisher = TaskPublisher(celery_app, client)
+        self._transition = client.register_script(TRANSITION_SCRIPT)
+
+    async def submit(
+        self,
+        spec: SynthesisSpec,
+        *,
+        ttl_s: int | None = None,
+        retention_s: int | None = None,
+        execution_timeout_s: float | None = None,
+        webhook: str | None = None,
+        job_id: str | None = None,
+    ) -> JobRecord:
+        settings = self._settings
+        record = JobRecord(
+            id=job_id or str(uuid.uuid4()),
+            status=JobStatus.IN_QUEUE,
+            request=spec.model_dump(mode="json"),
+            created_at=time.time(),
+            ttl_s=ttl_s or settings.job_ttl_s,
+            retention_s=retention_s or settings.job_ttl_s,
+            webhook=webhook,
+        )
+        if execution_timeout_s is not None:
+            record.extra["execution_timeout_s"] = repr(execution_timeout_s)
+        try:
+            pipe = self._redis.pipeline(transaction=True)
+            fields: Any = {**record.to_hash(), **record.extra}
+            pipe.hset(record_key(record.id), mapping=fields)
+            pipe.expire(record_key(record.id), record.ttl_s)
+            pipe.zadd(QUEUED_SET, {record.id: record.created_at})
+            pipe.xadd(events_key(record.id), {"type": "status", "status": JobStatus.IN_QUEUE.value})
+            pipe.expire(events_key(record.id), record.ttl_s)
+            await pipe.execute()
+            await self._publish(record.id, execution_timeout_s)
+        except RedisError as exc:
+            raise QueueUnavailable(str(exc)) from exc
+        return record
+
+    async def _publish(self, job_id: str, execution_timeout_s: float | None) -> None:
+        soft, hard = None, None
+        if execution_timeout_s is not None:
+            # The soft limit ends the job TIMED_OUT at the next chunk; the hard one is a backstop a bit later.
+            soft, hard = execution_timeout_s, execution_timeout_s + max(5.0, execution_timeout_s * 0.1)
+        await self._publisher.publish(
+            names.SYNTHESIZE,
+            job_id,
+            [job_id],
+            self._settings.tts_queue,
+            soft_time_limit=soft,
+            time_limit=hard,
+        )
+
+    async def get(self, job_id: str) -> JobRecord | None:
+        raw = await self._redis.hgetall(record_key(job_id))
+        return JobRecord.from_hash(raw) if raw else None
+
+    async def cancel(self, job_id: str) -> TransitionResult:
+        record = await self.get(job_id)
+        if record is None:
+            return TransitionResult(applied=False, previous=None)
+        fields = {"finished_at": repr(time.time())}
+        return await self._move(record, JobStatus.CANCELLED, ACTIVE_STATUSES, record.retention_s, fields)
+
+    async def retry(self, job_id: str) -> TransitionResult:
+        record = await self.get(job_id)
+        if record is None:
+            return TransitionResult(applied=False, previous=None)
+        fields = {name: "" for name in _CLEARED_ON_RETRY} | {"attempts": "0", "chunks_done": "0"}
+        result = await self._move(record, JobStatus.IN_QUEUE, RETRYABLE_STATUSES, record.ttl_s, fields)
+        if result.applied:
+            timeout = record.extra.get("execution_timeout_s")
+            await self._publish(job_id, float(timeout) if timeout else None)
+        return result
+
+    async def purge_queue(self) -> int:
+        """Cancel every queued job; workers skip cancelled jobs, so none of them runs."""
+        removed = 0
+        queued: Any = await self._redis.zrange(QUEUED_SET, 0, -1)
+        for raw_id in queued:
+            job_id = raw_id.decode()
+            result = await self.cancel(job_id)
+            if result.applied:
+                removed += 1
+            elif result.previous is None:
+                await self._redis.zrem(QUEUED_SET, job_id)
+        return removed
+
+    async def queue_depth(self) -> int:
+        # Records expire on their own; their ids in the set are pruned once older than any job's lifetime.
+        oldest_live = time.time() - max(self._settings.job_ttl_s, self._settings.sync_job_ttl_s) * 4
+        await self._redis.zremrangebyscore(QUEUED_SET, 0, oldest_live)
+        return int(await self._redis.zcard(QUEUED_SET))
+
+    async def counts(self) -> dict[str, int]:
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zcard(QUEUED_SET)
+        pipe.zcard(RUNNING_SET)
+        for name in ("completed", "failed", "retried"):
+            pipe.get(stat_key(name))
+        in_queue, in_progress, completed, failed, retried = await pipe.execute()
+        return {
+            "completed": int(completed or 0),
+            "failed": int(failed or 0),
+            "inProgress": int(in_progress),
+            "inQueue": int(in_queue),
+            "retried": int(retried or 0),
+        }
+
+    async def worker_counts(self) -> dict[str, int]:
+        counts = {"idle": 0, "running": 0}
+        keys = [key async for key in self._redis.scan_iter(match=f"{PRESENCE_PREFIX}*", count=500)]
+        states: Any = await self._redis.mget(keys) if keys else []
+        for state in states:
+            if state is not None:
+                counts["running" if state.decode() == WorkerState.BUSY else "idle"] += 1
+        return counts
+
+    async def events(self, job_id: str, *, timeout_s: float, after: str = "0") -> AsyncIterator[JobEvent]:
+        """Yield the job's events from the beginning (or after `after`) until a terminal status or the timeout.
+
+        Raises TimeoutError when the deadline passes first. Blocks in XREAD: no polling loop.
+        """
+        deadline = time.monotonic() + timeout_s
+        key = events_key(job_id)
+        while True:
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            if remaining_ms <= 0:
+                raise TimeoutError
+            reply: Any = await self._redis.xread({key: after}, block=remaining_ms, count=64)
+            for _stream, entries in reply or ():
+                for entry_id, raw_fields in entries:
+                    event = _event(entry_id, raw_fields)
+                    after = event.id
+                    yield event
+                    if event.type == "status" and event.status is not None and event.status.is_terminal:
+                        return
+
+    async def progress_since(self, job_id: str, cursor: str) -> tuple[list[dict[str, Any]], str]:
+        """Progress outputs (and the final output once COMPLETED) after event id `cursor`, and the new cursor."""
+        start = "-" if cursor == "0" else f"({cursor}"
+        outputs: list[dict[str, Any]] = []
+        entries: Any = await self._redis.xrange(events_key(job_id), min=start, max="+")
+        for entry_id, raw_fields in entries:
+            event = _event(entry_id, raw_fields)
+            cursor = event.id
+            if event.type == "progress":
+                outputs.append({"progress": f"{as_text(event.fields['done'])}/{as_text(event.fields['total'])}"})
+            elif event.type == "status" and event.status == JobStatus.COMPLETED:
+                record = await self.get(job_id)
+                if record is not None and record.output is not None:
+                    outputs.append(record.output)
+        return outputs, cursor
+
+    async def set_field(self, job_id: str, name: str, value: str) -> None:
+        await self._redis.hset(record_key(job_id), name, value)
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._redis.ping())
+        except RedisError:
+            return False
+
+    async def _move(
+        self,
+        record: JobRecord,
+        to: JobStatus,
+        allowed_from: frozenset[JobStatus],
+        ttl_s: int,
+        fields: dict[str, Any],
+    ) -> TransitionResult:
+        keys, argv = transition_args(
+            record.id,
+            to,
+            allowed_from,
+            now=time.time(),
+            ttl_s=ttl_s,
+            stream_maxlen=self._settings.audio_stream_maxlen,
+            fields=fields,
+        )
+        return transition_result(await self._transition(keys=keys, args=argv))
+
+
+def _event(entry_id: bytes, raw_fields: dict[bytes, bytes]) -> JobEvent:
+    fields = {key.decode(): value for key, value in raw_fields.items()}
+    return JobEvent(id=entry_id.decode(), type=fields.pop("type").decode(), fields=fields)

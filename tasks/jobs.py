@@ -1,0 +1,238 @@
+"""Job records: the contract between the API and the workers.
+
+Celery's own task state cannot tell an unknown id from a queued one (both read PENDING), so every job has a record
+of ours in Redis, written at enqueue time and keyed by the job id (which is also the Celery task id):
+
+- `job:{id}`         hash: status, request, timestamps, progress, output or error, attempts. TTL on every write.
+- `job:{id}:events`  stream: state changes, progress and (when the caller waits for bytes) encoded audio, in order.
+                     Readers block on XREAD, so a waiter sees every event since the job began and never polls.
+- `jobs:queued`      sorted set of queued ids (queue depth, purge-queue); `jobs:running` likewise.
+- `stats:{name}`     counters for /health.
+
+Status changes are compare-and-set in Lua, so a cancel racing a worker's finish has exactly one winner.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+QUEUED_SET = "jobs:queued"
+RUNNING_SET = "jobs:running"
+
+
+class JobStatus(StrEnum):
+    IN_QUEUE = "IN_QUEUE"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    TIMED_OUT = "TIMED_OUT"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.TIMED_OUT})
+ACTIVE_STATUSES = frozenset({JobStatus.IN_QUEUE, JobStatus.IN_PROGRESS})
+
+STAT_FOR_STATUS: Mapping[JobStatus, str] = {
+    JobStatus.COMPLETED: "completed",
+    JobStatus.FAILED: "failed",
+    JobStatus.TIMED_OUT: "failed",
+    JobStatus.CANCELLED: "cancelled",
+}
+
+EventType = Literal["status", "progress", "audio"]
+
+
+def record_key(job_id: str) -> str:
+    return f"job:{job_id}"
+
+
+def events_key(job_id: str) -> str:
+    return f"job:{job_id}:events"
+
+
+def stat_key(name: str) -> str:
+    return f"stats:{name}"
+
+
+@dataclass
+class JobRecord:
+    """What `job:{id}` holds, decoded."""
+
+    id: str
+    status: JobStatus
+    request: dict[str, Any]
+    created_at: float
+    ttl_s: int
+    retention_s: int
+    started_at: float | None = None
+    finished_at: float | None = None
+    chunks_done: int = 0
+    chunks_total: int = 0
+    attempts: int = 0
+    output: dict[str, Any] | None = None
+    error: str | None = None
+    webhook: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def delay_ms(self) -> int:
+        if self.started_at is None:
+            return 0
+        return max(0, round((self.started_at - self.created_at) * 1000))
+
+    @property
+    def execution_ms(self) -> int:
+        if self.started_at is None or self.finished_at is None:
+            return 0
+        return max(0, round((self.finished_at - self.started_at) * 1000))
+
+    def to_hash(self) -> dict[str, str]:
+        fields = {
+            "id": self.id,
+            "status": self.status.value,
+            "request": json.dumps(self.request, separators=(",", ":")),
+            "created_at": repr(self.created_at),
+            "ttl_s": str(self.ttl_s),
+            "retention_s": str(self.retention_s),
+            "chunks_done": str(self.chunks_done),
+            "chunks_total": str(self.chunks_total),
+            "attempts": str(self.attempts),
+        }
+        if self.webhook:
+            fields["webhook"] = self.webhook
+        return fields
+
+    @classmethod
+    def from_hash(cls, raw: Mapping[bytes | str, bytes | str]) -> JobRecord:
+        values = {as_text(k): as_text(v) for k, v in raw.items()}
+        known = {
+            "id",
+            "status",
+            "request",
+            "created_at",
+            "ttl_s",
+            "retention_s",
+            "started_at",
+            "finished_at",
+            "chunks_done",
+            "chunks_total",
+            "attempts",
+            "output",
+            "error",
+            "webhook",
+        }
+        return cls(
+            id=values["id"],
+            status=JobStatus(values["status"]),
+            request=json.loads(values["request"]),
+            created_at=float(values["created_at"]),
+            ttl_s=int(values["ttl_s"]),
+            retention_s=int(values["retention_s"]),
+            started_at=_optional_float(values.get("started_at")),
+            finished_at=_optional_float(values.get("finished_at")),
+            chunks_done=int(values.get("chunks_done", "0")),
+            chunks_total=int(values.get("chunks_total", "0")),
+            attempts=int(values.get("attempts", "0")),
+            output=json.loads(values["output"]) if values.get("output") else None,
+            error=values.get("error") or None,
+            webhook=values.get("webhook") or None,
+            extra={k: v for k, v in values.items() if k not in known},
+        )
+
+
+def as_text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _optional_float(value: str | None) -> float | None:
+    return float(value) if value else None
+
+
+# KEYS: record, events, queued set, running set, stats key for the new status (or "").
+# ARGV: new status, now, allowed-from statuses (comma-separated), ttl for the record,
+#       stream maxlen, then field/value pairs to set alongside.
+# Returns the previous status, or an error-free nil when the record is missing or the move is not allowed
+# (with the current status as second element so callers can tell which).
+TRANSITION_SCRIPT = """
+local current = redis.call('HGET', KEYS[1], 'status')
+if not current then return {false, false} end
+local allowed = false
+for s in string.gmatch(ARGV[3], '([^,]+)') do
+  if s == current then allowed = true end
+end
+if not allowed then return {false, current} end
+redis.call('HSET', KEYS[1], 'status', ARGV[1])
+for i = 6, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
+local id = redis.call('HGET', KEYS[1], 'id')
+if ARGV[1] == 'IN_QUEUE' then
+  redis.call('ZADD', KEYS[3], ARGV[2], id)
+else
+  redis.call('ZREM', KEYS[3], id)
+end
+if ARGV[1] == 'IN_PROGRESS' then
+  redis.call('ZADD', KEYS[4], ARGV[2], id)
+else
+  redis.call('ZREM', KEYS[4], id)
+end
+if KEYS[5] ~= '' then redis.call('INCR', KEYS[5]) end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'type', 'status', 'status', ARGV[1])
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[4]))
+return {current, current}
+"""
+
+
+@dataclass(frozen=True)
+class TransitionResult:
+    """Outcome of a compare-and-set status change."""
+
+    applied: bool
+    previous: JobStatus | None
+    """Status before the attempt; None when no record exists (unknown or expired id)."""
+
+
+def transition_args(
+    record_id: str,
+    to: JobStatus,
+    allowed_from: frozenset[JobStatus],
+    *,
+    now: float,
+    ttl_s: int,
+    stream_maxlen: int,
+    fields: Mapping[str, str],
+) -> tuple[list[str], list[str]]:
+    """Keys and argv for TRANSITION_SCRIPT (shared by the sync worker side and the async API side)."""
+    stat = STAT_FOR_STATUS.get(to)
+    keys = [
+        record_key(record_id),
+        events_key(record_id),
+        QUEUED_SET,
+        RUNNING_SET,
+        stat_key(stat) if stat else "",
+    ]
+    argv = [
+        to.value,
+        repr(now),
+        ",".join(sorted(s.value for s in allowed_from)),
+        str(ttl_s),
+        str(stream_maxlen),
+    ]
+    for name, value in fields.items():
+        argv += [name, value]
+    return keys, argv
+
+
+def transition_result(raw: list[Any]) -> TransitionResult:
+    applied_from, current = raw
+    previous = JobStatus(as_text(current)) if current else None
+    return TransitionResult(applied=bool(applied_from), previous=previous)

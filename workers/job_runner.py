@@ -1,0 +1,118 @@
+"""One synthesis job from start to end: claim the record, synthesize, deliver, record the outcome."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded
+
+from core.settings import Settings
+from core.storage import ObjectStore, StorageError, output_key
+from tasks.jobs import JobRecord, JobStatus
+from tasks.spec import CONTENT_TYPES, FILE_EXTENSIONS, SynthesisSpec
+from voices.errors import UnknownVoiceError, VoicePathError
+from voices.registry import VoiceRegistry
+from workers.engines.base import EngineError
+from workers.job_updates import JobUpdates
+from workers.pipeline import PipelineHooks, SynthesisCancelled, SynthesisPipeline, SynthesisResult
+
+log = logging.getLogger(__name__)
+
+CALLER_ERRORS = (EngineError, UnknownVoiceError, VoicePathError, StorageError, ValueError)
+"""Failures whose message tells the caller what went wrong; anything else is logged and reported generically."""
+
+
+@dataclass
+class JobRunner:
+    settings: Settings
+    pipeline: SynthesisPipeline
+    voices: VoiceRegistry
+    updates: JobUpdates
+    store: ObjectStore | None
+
+    def run(self, job_id: str) -> JobStatus | None:
+        record, attempt = self.updates.begin_attempt(job_id)
+        if record is None:
+            log.info("job %s: not runnable (cancelled, finished or expired), skipped", job_id)
+            return None
+        if attempt > self.settings.max_attempts:
+            message = (
+                f"The job ended its worker {attempt - 1} times and was given up after "
+                f"{self.settings.max_attempts} attempts."
+            )
+            log.error("job %s: %s", job_id, message)
+            self.updates.fail_before_start(record, message)
+            return JobStatus.FAILED
+        log.info("job %s: attempt %d started", job_id, attempt)
+        status, output, error = self._synthesize(record, attempt)
+        outcome = self.updates.finish(record, status, output=output, error=error)
+        if not outcome.applied:
+            log.info("job %s: ended %s by someone else before it finished", job_id, outcome.previous)
+            return outcome.previous
+        log.info("job %s: %s", job_id, status)
+        return status
+
+    def _synthesize(self, record: JobRecord, attempt: int) -> tuple[JobStatus, dict[str, Any] | None, str | None]:
+        job_id = record.id
+        try:
+            spec = SynthesisSpec.model_validate(record.request)
+            hooks = PipelineHooks(
+                on_audio=(
+                    (lambda data: self.updates.publish_audio(job_id, attempt, data)) if spec.publish_audio else _discard
+                ),
+                on_progress=lambda done, total: self.updates.progress(job_id, done, total),
+                should_stop=lambda: self.updates.is_cancelled(job_id),
+            )
+            result = self.pipeline.run(spec, self._reference_audio(spec), hooks)
+            return JobStatus.COMPLETED, self._deliver(job_id, spec, result), None
+        except SynthesisCancelled:
+            log.info("job %s: cancelled between chunks", job_id)
+            return JobStatus.CANCELLED, None, None
+        except SoftTimeLimitExceeded:
+            log.warning("job %s: over its time limit", job_id)
+            return JobStatus.TIMED_OUT, None, "The job ran past its execution time limit."
+        except CALLER_ERRORS as exc:
+            log.warning("job %s: failed: %s", job_id, exc)
+            return JobStatus.FAILED, None, str(exc)
+        except Exception:
+            log.exception("job %s: internal error", job_id)
+            return JobStatus.FAILED, None, "Internal error while synthesizing; see the worker log."
+
+    def _reference_audio(self, spec: SynthesisSpec) -> Path | None:
+        if spec.audio_prompt:
+            return self.voices.resolve_prompt(spec.audio_prompt)
+        if spec.voice:
+            return self.voices.resolve(spec.voice).reference_path
+        return None
+
+    def _deliver(self, job_id: str, spec: SynthesisSpec, result: SynthesisResult) -> dict[str, Any]:
+        content_type = CONTENT_TYPES[spec.response_format]
+        url = None
+        if self.store is not None and spec.store_output:
+            key = output_key(self.settings, job_id, FILE_EXTENSIONS[spec.response_format])
+            self.store.put(key, result.audio, content_type)
+            url = self.store.url(key)
+        encoded = base64.b64encode(result.audio).decode()
+        if spec.output_shape == "custom":
+            output: dict[str, Any] = {
+                "status": "success",
+                "sample_rate": result.sample_rate,
+                "duration_sec": round(result.duration_s, 3),
+            }
+            output.update({"audio_url": url} if url else {"audio_base64": encoded})
+            return output
+        output = {"_content_type": content_type, "duration_sec": round(result.duration_s, 3)}
+        if not spec.publish_audio:
+            # The caller reads the job record, not the event stream: the audio must be in the output.
+            output["audio"] = encoded
+        if url:
+            output["audio_url"] = url
+        return output
+
+
+def _discard(_: bytes) -> None:
+    return None

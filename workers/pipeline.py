@@ -1,0 +1,110 @@
+"""Text in, encoded audio out, chunk by chunk: chunk, synthesize, resample, tempo, join, encode.
+
+Encoded bytes are handed to `on_audio` as soon as each chunk is made, so a waiting caller can start playing before
+the whole text is spoken. No Redis, no storage here: the job runner wires those around it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.settings import Settings
+from tasks.spec import SynthesisSpec
+from workers.audio.encoder import StreamEncoder
+from workers.audio.join import ChunkJoiner
+from workers.audio.loudness import normalize_loudness
+from workers.audio.resample import resample
+from workers.audio.tempo import change_tempo
+from workers.engines.base import Audio, Engine, GenerationParams
+from workers.text import split_into_chunks
+
+log = logging.getLogger(__name__)
+
+
+class SynthesisCancelled(Exception):
+    """The job was cancelled between two chunks."""
+
+
+@dataclass(frozen=True)
+class SynthesisResult:
+    audio: bytes
+    sample_rate: int
+    duration_s: float
+    chunks: int
+
+
+@dataclass(frozen=True)
+class PipelineHooks:
+    on_audio: Callable[[bytes], None]
+    on_progress: Callable[[int, int], None]
+    should_stop: Callable[[], bool]
+
+
+def generation_params(spec: SynthesisSpec) -> GenerationParams:
+    s = spec.sampling
+    return GenerationParams(
+        temperature=s.temperature,
+        top_k=s.top_k,
+        top_p=s.top_p,
+        repetition_penalty=s.repetition_penalty,
+        min_p=s.min_p,
+        exaggeration=s.exaggeration,
+        cfg_weight=s.cfg_weight,
+        norm_loudness=s.norm_loudness,
+        language=spec.language,
+    )
+
+
+class SynthesisPipeline:
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self._engine = engine
+        self._settings = settings
+
+    @property
+    def output_sample_rate(self) -> int:
+        return self._settings.output_sample_rate
+
+    def run(self, spec: SynthesisSpec, reference_audio: Path | None, hooks: PipelineHooks) -> SynthesisResult:
+        settings = self._settings
+        rate = settings.output_sample_rate
+        chunks = split_into_chunks(spec.text, settings.max_chunk_chars)
+        if not chunks:
+            raise ValueError("input has no text to speak")
+        params = generation_params(spec)
+        encoder = StreamEncoder(spec.response_format, rate)
+        joiner = ChunkJoiner(rate, settings.join_pause_ms, settings.join_crossfade_ms)
+        encoded = bytearray()
+        samples_out = 0
+
+        def emit(samples: Audio) -> None:
+            nonlocal samples_out
+            samples_out += len(samples)
+            data = encoder.write(samples)
+            if data:
+                encoded.extend(data)
+                hooks.on_audio(data)
+
+        hooks.on_progress(0, len(chunks))
+        for index, chunk in enumerate(chunks, start=1):
+            if hooks.should_stop():
+                raise SynthesisCancelled
+            emit(joiner.push(self._speak(chunk, reference_audio, params, spec.speed)))
+            hooks.on_progress(index, len(chunks))
+        emit(joiner.finish())
+        tail = encoder.close()
+        if tail:
+            encoded.extend(tail)
+            hooks.on_audio(tail)
+        return SynthesisResult(bytes(encoded), rate, samples_out / rate, len(chunks))
+
+    def _speak(self, text: str, reference_audio: Path | None, params: GenerationParams, speed: float) -> Audio:
+        audio = self._engine.synthesize(text, reference_audio, params)
+        audio = resample(audio, self._engine.sample_rate, self._settings.output_sample_rate)
+        if speed != 1.0:
+            audio = change_tempo(audio, self._settings.output_sample_rate, speed)
+        if self._settings.loudness_target_dbfs is not None:
+            audio = normalize_loudness(audio, self._settings.loudness_target_dbfs)
+        return audio
