@@ -57,25 +57,24 @@ class SyncJobs:
 
         return self._run(collect)
 
-    def wait_status(self, job_id: str, statuses: set[JobStatus], timeout_s: float = 60) -> JobRecord:
+    def wait_until(self, job_id: str, condition: Callable[[JobRecord], bool], timeout_s: float = 60) -> JobRecord:
+        seen: list[JobRecord] = []
+
         def reached() -> bool:
             record = self.get(job_id)
-            return record is not None and record.status in statuses
+            if record is None or not condition(record):
+                return False
+            seen.append(record)
+            return True
 
-        wait_for(reached, timeout_s, f"job {job_id} to reach {statuses}")
-        record = self.get(job_id)
-        assert record is not None
-        return record
+        wait_for(reached, timeout_s, f"job {job_id} to reach the expected state", interval_s=0.01)
+        return seen[-1]
+
+    def wait_status(self, job_id: str, statuses: set[JobStatus], timeout_s: float = 60) -> JobRecord:
+        return self.wait_until(job_id, lambda record: record.status in statuses, timeout_s)
 
     def wait_progress(self, job_id: str, at_least: int, timeout_s: float = 60) -> JobRecord:
-        def reached() -> bool:
-            record = self.get(job_id)
-            return record is not None and record.chunks_done >= at_least
-
-        wait_for(reached, timeout_s, f"job {job_id} to make {at_least} chunks")
-        record = self.get(job_id)
-        assert record is not None
-        return record
+        return self.wait_until(job_id, lambda record: record.chunks_done >= at_least, timeout_s)
 
 
 def speech_text(sentences: int) -> str:
