@@ -16,7 +16,7 @@ import redis
 
 from core.settings import Settings
 from core.storage import LocalStore, local_signing_key, verify_local_url
-from tasks.jobs import JobStatus, events_key, record_key
+from tasks.jobs import JobRecord, JobStatus, events_key, record_key
 from tasks.spec import SynthesisSpec
 from tests.conftest import settings_from_env
 from tests.support.jobs import SyncJobs, speech_text
@@ -142,7 +142,7 @@ def test_worker_killed_mid_job_loses_nothing(jobs: SyncJobs, worker: ManagedProc
 def test_poison_job_fails_after_max_attempts(jobs: SyncJobs, worker: ManagedProcess, settings: Settings) -> None:
     record = jobs.submit(spec(speech_text(40), **SLOW))
     for attempt in range(1, settings.max_attempts + 1):
-        running = jobs.wait_until(record.id, lambda r, n=attempt: r.attempts == n and r.chunks_done >= 1)
+        running = jobs.wait_until(record.id, partial(_started_attempt, attempt))
         assert running.status == JobStatus.IN_PROGRESS
         [child] = pool_children(worker.process.pid)
         os.kill(child, signal.SIGKILL)
@@ -150,6 +150,10 @@ def test_poison_job_fails_after_max_attempts(jobs: SyncJobs, worker: ManagedProc
     failed = jobs.wait_status(record.id, {JobStatus.FAILED, JobStatus.COMPLETED}, timeout_s=120)
     assert failed.status == JobStatus.FAILED
     assert failed.error is not None and "2 attempts" in failed.error
+
+
+def _started_attempt(attempt: int, record: JobRecord) -> bool:
+    return record.attempts == attempt and record.chunks_done >= 1
 
 
 def _replaced(worker: ManagedProcess, child: int) -> bool:
