@@ -2,13 +2,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import redis
 
 from core.settings import Settings
-from tests.support.s3 import MotoS3
+from tests.support.processes import ManagedProcess, start_api, start_worker
+from tests.support.s3 import MotoS3, free_port
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 
@@ -48,3 +50,49 @@ def moto_s3() -> Iterator[MotoS3]:
     server.create_bucket()
     yield server
     server.stop()
+
+
+@dataclass
+class Stack:
+    """A real API server and a real worker process on an isolated Redis DB and data directory."""
+
+    base_url: str
+    env: dict[str, str]
+    api: ManagedProcess
+    worker: ManagedProcess
+    redis: redis.Redis
+
+    @property
+    def settings(self) -> Settings:
+        return settings_from_env(self.env)
+
+
+def start_stack(tmp_dir: Path, redis_url: str, **overrides: str) -> Stack:
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    env = {
+        "REDIS_URL": redis_url,
+        "DATA_DIR": str(tmp_dir / "data"),
+        "STORAGE_BACKEND": "local",
+        "LOG_LEVEL": "INFO",
+        **overrides,
+    }
+    port = free_port()
+    worker = start_worker(env, tmp_dir)
+    api = start_api(env, tmp_dir, port)
+    return Stack(base_url=f"http://127.0.0.1:{port}", env=env, api=api, worker=worker, redis=client)
+
+
+def stop_stack(stack: Stack) -> None:
+    stack.api.stop()
+    stack.worker.stop()
+    stack.redis.flushdb()
+    stack.redis.close()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """One API + worker per test module (start-up costs seconds); tests must not depend on each other's jobs."""
+    running = start_stack(tmp_path_factory.mktemp("stack"), TEST_REDIS_URL)
+    yield running
+    stop_stack(running)

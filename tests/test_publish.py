@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import redis
 import redis.asyncio as aioredis
@@ -17,8 +18,8 @@ from tests.conftest import TEST_REDIS_URL
 VARIABLE = {"delivery_tag", "reply_to"}
 
 
-def _pop(client: redis.Redis, queue: str) -> dict:
-    raw = client.rpop(queue)
+def _pop(client: redis.Redis, queue: str) -> Any:
+    raw: Any = client.rpop(queue)
     assert raw is not None
     return json.loads(raw)
 

@@ -119,9 +119,7 @@ def test_short_last_sentence_is_not_left_alone() -> None:
         ),
     ],
 )
-def test_abbreviations_and_initials_do_not_end_sentences(
-    text: str, max_chars: int, expected: list[str]
-) -> None:
+def test_abbreviations_and_initials_do_not_end_sentences(text: str, max_chars: int, expected: list[str]) -> None:
     assert split_into_chunks(text, max_chars) == expected
 
 

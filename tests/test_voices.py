@@ -132,15 +132,11 @@ def test_unknown_voice_error_lists_available_voices(registry: VoiceRegistry) -> 
 
     assert caught.value.voice == "nobody"
     assert caught.value.available == OPENAI_VOICES
-    assert (
-        str(caught.value) == f"Voice 'nobody' is not available. Available voices: {', '.join(OPENAI_VOICES)}"
-    )
+    assert str(caught.value) == f"Voice 'nobody' is not available. Available voices: {', '.join(OPENAI_VOICES)}"
 
 
 def test_disabled_voice_is_unknown_and_not_listed_as_available(registry: VoiceRegistry, store: Path) -> None:
-    write_voices_json(
-        store, {"on": {"audio_file": "on.wav"}, "off": {"audio_file": "off.wav", "enabled": False}}
-    )
+    write_voices_json(store, {"on": {"audio_file": "on.wav"}, "off": {"audio_file": "off.wav", "enabled": False}})
 
     with pytest.raises(UnknownVoiceError) as caught:
         registry.resolve("off")
@@ -250,9 +246,7 @@ def test_unsafe_audio_prompts_are_rejected(registry: VoiceRegistry, store: Path,
     assert str(store) not in str(caught.value)
 
 
-def test_symlink_pointing_outside_the_store_is_rejected(
-    registry: VoiceRegistry, store: Path, tmp_path: Path
-) -> None:
+def test_symlink_pointing_outside_the_store_is_rejected(registry: VoiceRegistry, store: Path, tmp_path: Path) -> None:
     secret = tmp_path / "secret.wav"
     secret.write_bytes(wav_bytes(0.1))
     (store / "escape.wav").symlink_to(secret)
@@ -294,9 +288,7 @@ def test_resolve_prompt_missing_file_or_clip_is_an_error(registry: VoiceRegistry
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(audio_prompt=st.text(alphabet=st.sampled_from(list("./\\\x00ab")), max_size=12) | st.text(max_size=12))
-def test_resolve_prompt_never_leaves_the_store(
-    registry: VoiceRegistry, store: Path, audio_prompt: str
-) -> None:
+def test_resolve_prompt_never_leaves_the_store(registry: VoiceRegistry, store: Path, audio_prompt: str) -> None:
     try:
         resolved = registry.resolve_prompt(audio_prompt)
     except VoicePathError:

@@ -80,3 +80,18 @@ def start_worker(
 def pool_children(parent_pid: int) -> list[int]:
     children = Path(f"/proc/{parent_pid}/task/{parent_pid}/children")
     return [int(pid) for pid in children.read_text().split()] if children.exists() else []
+
+
+def start_api(env: Mapping[str, str], log_dir: Path, port: int) -> ManagedProcess:
+    api = start_process(
+        [
+            sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory",
+            "--host", "127.0.0.1", "--port", str(port), "--log-level", "info",
+        ],
+        {**env, "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"},
+        log_dir / f"api-{port}.log",
+    )  # fmt: skip
+    wait_for(lambda: "Application startup complete" in api.log() or api.process.poll() is not None, 30, "API startup")
+    if api.process.poll() is not None:
+        raise RuntimeError(f"API exited early:\n{api.log()}")
+    return api

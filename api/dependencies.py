@@ -1,0 +1,29 @@
+"""The services a request handler needs, built once in the app's lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from fastapi import Request
+
+from api.services.jobs import JobService
+from api.services.speech import SpeechService
+from core.settings import Settings
+from core.storage import LocalStore
+from voices.registry import VoiceRegistry
+
+
+@dataclass
+class Services:
+    settings: Settings
+    redis: aioredis.Redis
+    voices: VoiceRegistry
+    speech: SpeechService
+    jobs: JobService
+    local_store: LocalStore | None
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services

@@ -1,0 +1,78 @@
+"""The FastAPI app: `uvicorn api.main:create_app --factory`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+
+from api.dependencies import Services
+from api.errors import install_error_handlers
+from api.middleware import EdgeMiddleware
+from api.routes import files, jobs, openai
+from api.services.admission import Admission
+from api.services.jobs import JobService
+from api.services.speech import SpeechService
+from core.logs import configure_logging
+from core.settings import Settings, get_settings
+from core.storage import LocalStore
+from tasks.celery_app import create_celery_app
+from tasks.client import JobClient
+from tasks.models import served_model
+from voices.registry import VoiceRegistry
+
+log = logging.getLogger(__name__)
+
+VOICE_UPLOAD_PATH = "/v1/audio/voices"
+
+
+def build_services(settings: Settings, client: aioredis.Redis) -> Services:
+    job_client = JobClient(settings, client, create_celery_app(settings))
+    voices = VoiceRegistry.from_settings(settings)
+    admission = Admission(settings, job_client)
+    return Services(
+        settings=settings,
+        redis=client,
+        voices=voices,
+        speech=SpeechService(settings, job_client, voices, admission),
+        jobs=JobService(settings, job_client, voices, admission),
+        local_store=LocalStore(settings) if settings.storage_backend == "local" else None,
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        client = aioredis.Redis.from_url(settings.redis_url, max_connections=512)
+        app.state.services = build_services(settings, client)
+        if not settings.api_keys:
+            log.warning("no API_KEYS configured: the API is open to anyone who can reach it")
+        log.info("serving model %s; queue %s on %s", served_model(settings), settings.tts_queue, settings.redis_url)
+        yield
+        await client.aclose()
+
+    app = FastAPI(
+        title="ChatterBox TTS service",
+        version="0.1.0",
+        description="OpenAI-compatible speech and a Runpod-compatible job API over a Celery queue.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(openai.router)
+    app.include_router(jobs.runpod_router)
+    app.include_router(jobs.plain_router)
+    app.include_router(files.router)
+    app.add_middleware(
+        EdgeMiddleware,
+        api_keys=[key.get_secret_value() for key in settings.api_keys],
+        max_body_bytes=settings.max_body_bytes,
+        upload_paths=[VOICE_UPLOAD_PATH],
+        max_upload_bytes=settings.max_voice_upload_bytes + 64 * 1024,
+    )
+    return app

@@ -1,0 +1,113 @@
+"""OpenAI-compatible routes: speech, models, voices."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi.responses import StreamingResponse
+
+from api.dependencies import Services, get_services
+from api.errors import APIError
+from api.schemas.openai import Model, ModelList, SpeechRequest, Voice, VoiceList, VoiceUpdate
+from tasks.models import OPENAI_ALIASES, served_model
+from voices.errors import UnknownVoiceError, VoiceError, VoiceExistsError, VoiceUploadError
+
+router = APIRouter(prefix="/v1", tags=["openai"])
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+STARTED_AT = int(time.time())
+
+AUDIO_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {
+        "description": "Audio in the requested format, streamed as it is made; or SSE events for stream_format=sse.",
+        "content": {
+            **{ct: {"schema": {"type": "string", "format": "binary"}} for ct in (
+                "audio/mpeg", "audio/opus", "audio/aac", "audio/flac", "audio/wav", "audio/pcm"
+            )},
+            "text/event-stream": {"schema": {"type": "string"}},
+        },
+    }
+}  # fmt: skip
+
+
+@router.post("/audio/speech", response_class=StreamingResponse, responses=AUDIO_RESPONSES)
+async def create_speech(body: SpeechRequest, services: ServicesDep) -> StreamingResponse:
+    speech = await services.speech.start(body)
+    headers = {"X-Job-Id": speech.job_id, "X-Sample-Rate": str(services.settings.output_sample_rate)}
+    if body.stream_format == "sse":
+        return StreamingResponse(
+            speech.sse(), media_type="text/event-stream", headers={**headers, "Cache-Control": "no-store"}
+        )
+    return StreamingResponse(speech.audio(), media_type=speech.content_type, headers=headers)
+
+
+@router.get("/models")
+async def list_models(services: ServicesDep) -> ModelList:
+    served = served_model(services.settings)
+    names = [served, *OPENAI_ALIASES]
+    return ModelList(data=[Model(id=name, created=STARTED_AT, owned_by="chatterbox-tts-service") for name in names])
+
+
+@router.get("/models/{model_id}")
+async def get_model(model_id: str, services: ServicesDep) -> Model:
+    models = await list_models(services)
+    for model in models.data:
+        if model.id == model_id:
+            return model
+    raise APIError(404, f"Model '{model_id}' is not served here.", param="model", code="model_not_found")
+
+
+@router.get("/audio/voices")
+async def list_voices(services: ServicesDep) -> VoiceList:
+    return VoiceList(data=[Voice(**vars(info)) for info in services.voices.list_voices()])
+
+
+@router.post("/audio/voices", status_code=201)
+async def upload_voice(
+    services: ServicesDep,
+    name: Annotated[str, Form(description="Voice name, e.g. 'narrator'.")],
+    file: Annotated[UploadFile, File(description="Reference clip (wav, mp3, flac, ogg...).")],
+    description: Annotated[str | None, Form()] = None,
+) -> Voice:
+    limit = services.settings.max_voice_upload_bytes
+    audio = await file.read(limit + 1)
+    if len(audio) > limit:
+        raise APIError(413, f"The clip is over the {limit} byte limit.", param="file", code="file_too_large")
+    try:
+        services.voices.add_voice(name, audio, file.filename, description)
+    except VoiceExistsError as exc:
+        raise APIError(409, str(exc), param="name", code="voice_exists") from exc
+    except VoiceUploadError as exc:
+        raise APIError(400, str(exc), param=exc.param, code="invalid_voice") from exc
+    return _voice(services, name)
+
+
+@router.patch("/audio/voices/{name}")
+async def update_voice(name: str, body: VoiceUpdate, services: ServicesDep) -> Voice:
+    try:
+        services.voices.update_voice(name, description=body.description, enabled=body.enabled)
+    except UnknownVoiceError as exc:
+        raise APIError(404, str(exc), param="name", code="voice_not_found") from exc
+    except VoiceError as exc:
+        raise APIError(400, str(exc), param="name") from exc
+    return _voice(services, name)
+
+
+@router.delete("/audio/voices/{name}")
+async def delete_voice(name: str, services: ServicesDep) -> dict[str, object]:
+    try:
+        services.voices.delete_voice(name)
+    except UnknownVoiceError as exc:
+        raise APIError(404, str(exc), param="name", code="voice_not_found") from exc
+    except VoiceError as exc:
+        raise APIError(400, str(exc), param="name") from exc
+    return {"id": name, "object": "voice", "deleted": True}
+
+
+def _voice(services: Services, name: str) -> Voice:
+    for info in services.voices.list_voices():
+        if info.name == name:
+            return Voice(**vars(info))
+    raise APIError(404, f"Voice '{name}' not found.", param="name")

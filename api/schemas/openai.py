@@ -1,0 +1,75 @@
+"""OpenAI's audio request and response models, fields in the documented order."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tasks.spec import AudioFormat
+
+Speed = Annotated[float, Field(ge=0.25, le=4.0)]
+StreamFormat = Literal["audio", "sse"]
+
+
+class VoiceId(BaseModel):
+    """A custom voice selected by id (a name in the voice registry)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+
+
+class SpeechRequest(BaseModel):
+    """`POST /v1/audio/speech`: unknown keys are rejected, as OpenAI does."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(description="tts-1, tts-1-hd, gpt-4o-mini-tts (mapped to the served model) or a served model.")
+    input: str = Field(min_length=1, description="The text to speak; at most MAX_INPUT_CHARS (4096) characters.")
+    voice: str | VoiceId = Field(description="A voice name from /v1/audio/voices, or {'id': name}.")
+    instructions: str | None = Field(default=None, max_length=4096, description="Accepted; ignored by engines.")
+    response_format: AudioFormat = "mp3"
+    speed: Speed = 1.0
+    stream_format: StreamFormat = "audio"
+
+    @property
+    def voice_name(self) -> str:
+        return self.voice.id if isinstance(self.voice, VoiceId) else self.voice
+
+
+class Model(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Model]
+
+
+class Voice(BaseModel):
+    name: str
+    description: str | None
+    enabled: bool
+    has_reference_audio: bool
+
+
+class VoiceList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Voice]
+
+
+class VoiceUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    description: str | None = None
+    enabled: bool | None = None
+
+
+class SpeechUsage(BaseModel):
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int

@@ -1,0 +1,186 @@
+"""The Runpod-compatible job API: request detection, submit, wait, status, cancel, retry, stream, purge, health."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from pydantic import ValidationError
+
+from api.errors import APIError
+from api.schemas.openai import SpeechRequest
+from api.schemas.runpod import (
+    CustomInput,
+    Health,
+    JobAccepted,
+    JobCounts,
+    JobState,
+    JobStream,
+    PurgeResult,
+    RunRequest,
+    StreamChunk,
+    WorkerCounts,
+)
+from api.services.admission import Admission, broker_unavailable
+from api.services.speech import validate_speech
+from core.settings import Settings
+from tasks.client import JobClient, QueueUnavailable
+from tasks.jobs import JobRecord, JobStatus
+from tasks.models import resolve_model, served_model
+from tasks.spec import Sampling, SynthesisSpec
+from voices.errors import VoicePathError
+from voices.registry import VoiceRegistry
+
+log = logging.getLogger(__name__)
+
+STREAM_CURSOR_FIELD = "stream_cursor"
+
+
+def is_openai_input(job_input: dict[str, Any]) -> bool:
+    """The seed's detection: `model` and `voice` present and `audio_prompt` absent means an OpenAI request."""
+    return "model" in job_input and "voice" in job_input and "audio_prompt" not in job_input
+
+
+def _input_error(exc: ValidationError) -> APIError:
+    first = exc.errors()[0]
+    location = ".".join(str(part) for part in first.get("loc", ()))
+    param = f"input.{location}" if location else "input"
+    if first.get("type") == "extra_forbidden":
+        return APIError(400, f"Unrecognized request argument supplied: {param}", param=param)
+    return APIError(400, f"Invalid value for '{param}': {first.get('msg')}", param=param, code="invalid_value")
+
+
+class JobService:
+    def __init__(self, settings: Settings, jobs: JobClient, voices: VoiceRegistry, admission: Admission) -> None:
+        self._settings = settings
+        self._jobs = jobs
+        self._voices = voices
+        self._admission = admission
+
+    def parse_input(self, job_input: dict[str, Any]) -> SynthesisSpec:
+        try:
+            if is_openai_input(job_input):
+                return validate_speech(SpeechRequest.model_validate(job_input), self._settings, self._voices)
+            return self._custom_spec(CustomInput.model_validate(job_input))
+        except ValidationError as exc:
+            raise _input_error(exc) from exc
+
+    def _custom_spec(self, custom: CustomInput) -> SynthesisSpec:
+        settings = self._settings
+        if len(custom.text) > settings.max_input_chars:
+            raise APIError(
+                400,
+                f"Text is {len(custom.text)} characters; the maximum is {settings.max_input_chars}.",
+                param="input.text",
+            )
+        if custom.audio_prompt is not None:
+            try:
+                self._voices.resolve_prompt(custom.audio_prompt)
+            except VoicePathError as exc:
+                raise APIError(400, str(exc), param="input.audio_prompt") from exc
+        model = resolve_model(served_model(settings), settings)
+        assert model is not None
+        sampling = Sampling(**custom.model_dump(include=set(Sampling.model_fields)))
+        return SynthesisSpec(
+            text=custom.text,
+            model=model,
+            audio_prompt=custom.audio_prompt,
+            language=custom.language,
+            response_format=custom.response_format,
+            sampling=sampling,
+            output_shape="custom",
+        )
+
+    async def submit(self, request: RunRequest, *, sync: bool) -> JobRecord:
+        spec = self.parse_input(request.input)
+        await self._admission.admit(needs_worker=False)
+        policy = request.policy
+        retention = self._settings.sync_job_ttl_s if sync else self._settings.job_ttl_s
+        try:
+            return await self._jobs.submit(
+                spec,
+                ttl_s=(policy.ttl // 1000) if policy and policy.ttl else None,
+                retention_s=retention,
+                execution_timeout_s=(policy.executionTimeout / 1000) if policy and policy.executionTimeout else None,
+                webhook=request.webhook,
+            )
+        except QueueUnavailable as exc:
+            raise broker_unavailable() from exc
+
+    async def run(self, request: RunRequest) -> JobAccepted:
+        record = await self.submit(request, sync=False)
+        return JobAccepted(id=record.id, status=record.status)
+
+    async def run_sync(self, request: RunRequest, wait_ms: int) -> JobState:
+        record = await self.submit(request, sync=True)
+        try:
+            async for _event in self._jobs.events(record.id, timeout_s=wait_ms / 1000):
+                pass
+        except TimeoutError:
+            log.info("job %s: not finished within runsync's %d ms wait", record.id, wait_ms)
+        return await self.status(record.id)
+
+    async def status(self, job_id: str) -> JobState:
+        return state_of(await self._record(job_id))
+
+    async def cancel(self, job_id: str) -> JobAccepted:
+        result = await self._jobs.cancel(job_id)
+        if result.previous is None:
+            raise _not_found(job_id)
+        if not result.applied:
+            raise APIError(
+                400,
+                f"Job {job_id} is already {result.previous}; only queued or running jobs can be cancelled.",
+            )
+        return JobAccepted(id=job_id, status=JobStatus.CANCELLED)
+
+    async def retry(self, job_id: str) -> JobAccepted:
+        result = await self._jobs.retry(job_id)
+        if result.previous is None:
+            raise _not_found(job_id)
+        if not result.applied:
+            raise APIError(400, f"Job {job_id} is {result.previous}; only FAILED or TIMED_OUT jobs can be retried.")
+        return JobAccepted(id=job_id, status=JobStatus.IN_QUEUE)
+
+    async def stream(self, job_id: str) -> JobStream:
+        """Progress since the previous call: Runpod's stream is consumed as it is read."""
+        record = await self._record(job_id)
+        cursor = record.extra.get(STREAM_CURSOR_FIELD, "0")
+        chunks, cursor = await self._jobs.progress_since(job_id, cursor)
+        await self._jobs.set_field(job_id, STREAM_CURSOR_FIELD, cursor)
+        return JobStream(status=record.status, stream=[StreamChunk(output=chunk) for chunk in chunks])
+
+    async def purge_queue(self) -> PurgeResult:
+        return PurgeResult(removed=await self._jobs.purge_queue())
+
+    async def health(self) -> Health:
+        return Health(
+            jobs=JobCounts(**await self._jobs.counts()),
+            workers=WorkerCounts(**await self._jobs.worker_counts()),
+        )
+
+    async def _record(self, job_id: str) -> JobRecord:
+        record = await self._jobs.get(job_id)
+        if record is None:
+            raise _not_found(job_id)
+        return record
+
+
+def state_of(record: JobRecord) -> JobState:
+    output = record.output
+    if record.status == JobStatus.IN_PROGRESS and record.chunks_total:
+        output = {"progress": f"{record.chunks_done}/{record.chunks_total}"}
+    return JobState(
+        id=record.id,
+        status=record.status,
+        delayTime=record.delay_ms,
+        executionTime=record.execution_ms,
+        retries=max(0, record.attempts - 1),
+        output=output,
+        error=record.error,
+    )
+
+
+def _not_found(job_id: str) -> APIError:
+    return APIError(404, f"Job {json.dumps(job_id)} not found (unknown or expired).", code="job_not_found")

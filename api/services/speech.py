@@ -1,0 +1,196 @@
+"""OpenAI speech: validate, enqueue, and hand back the job's audio as the worker makes it."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from api.errors import APIError
+from api.schemas.openai import SpeechRequest, SpeechUsage
+from api.services.admission import Admission, broker_unavailable
+from core.settings import Settings
+from tasks.client import JobClient, JobEvent, QueueUnavailable
+from tasks.jobs import JobStatus
+from tasks.models import resolve_model, served_model
+from tasks.spec import CONTENT_TYPES, SynthesisSpec
+from voices.errors import UnknownVoiceError
+from voices.registry import VoiceRegistry
+
+log = logging.getLogger(__name__)
+
+SPEECH_TOKENS_PER_SECOND = 25
+"""ChatterBox emits 25 speech tokens per second of audio; `usage.output_tokens` counts them that way."""
+
+
+class SpeechFailed(Exception):
+    def __init__(self, status: JobStatus, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def validate_speech(request: SpeechRequest, settings: Settings, voices: VoiceRegistry) -> SynthesisSpec:
+    """The request as a job, or an APIError naming the offending parameter."""
+    if len(request.input) > settings.max_input_chars:
+        raise APIError(
+            400,
+            f"Input is {len(request.input)} characters; the maximum is {settings.max_input_chars}.",
+            param="input",
+            code="string_above_max_length",
+        )
+    if not request.input.strip():
+        raise APIError(400, "Input has no text to speak.", param="input")
+    model = resolve_model(request.model, settings)
+    if model is None:
+        raise APIError(
+            400,
+            f"Model '{request.model}' is not served here. Use {served_model(settings)} or tts-1, tts-1-hd, "
+            "gpt-4o-mini-tts.",
+            param="model",
+            code="model_not_found",
+        )
+    try:
+        voices.resolve(request.voice_name)
+    except UnknownVoiceError as exc:
+        raise APIError(400, str(exc), param="voice", code="voice_not_found") from exc
+    return SynthesisSpec(
+        text=request.input,
+        model=model,
+        voice=request.voice_name,
+        response_format=request.response_format,
+        speed=request.speed,
+        output_shape="openai",
+    )
+
+
+@dataclass
+class SpeechStream:
+    """One response's worth of audio: the first chunk already in hand, the rest still coming."""
+
+    job_id: str
+    content_type: str
+    input_text: str
+    jobs: JobClient
+    first_chunk: bytes
+    rest: AsyncIterator[bytes]
+    finished: bool = field(default=False)
+
+    async def audio(self) -> AsyncIterator[bytes]:
+        try:
+            if self.first_chunk:
+                yield self.first_chunk
+            async for chunk in self.rest:
+                yield chunk
+            self.finished = True
+        except (SpeechFailed, TimeoutError) as exc:
+            # The status line has gone out already: all that is left is to end the body early and log why.
+            log.error("job %s: audio stream ended early: %s", self.job_id, exc)
+        finally:
+            await self.release()
+
+    async def sse(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self.audio():
+                yield _sse({"type": "speech.audio.delta", "audio": base64.b64encode(chunk).decode()})
+            if self.finished:
+                yield _sse({"type": "speech.audio.done", "usage": (await self._usage()).model_dump()})
+                yield b"data: [DONE]\r\n\r\n"
+            else:
+                yield _sse({"type": "error", "error": {"message": "Synthesis ended early.", "type": "server_error"}})
+        finally:
+            await self.release()
+
+    async def release(self) -> None:
+        """Cancel the job unless it finished: a caller who went away should not keep a GPU busy."""
+        if not self.finished:
+            self.finished = True
+            result = await self.jobs.cancel(self.job_id)
+            if result.applied:
+                log.info("job %s: cancelled, its caller went away", self.job_id)
+
+    async def _usage(self) -> SpeechUsage:
+        record = await self.jobs.get(self.job_id)
+        seconds = float((record.output or {}).get("duration_sec", 0)) if record else 0.0
+        input_tokens = len(self.input_text.split())
+        output_tokens = round(seconds * SPEECH_TOKENS_PER_SECOND)
+        return SpeechUsage(
+            input_tokens=input_tokens, output_tokens=output_tokens, total_tokens=input_tokens + output_tokens
+        )
+
+
+def _sse(payload: dict[str, object]) -> bytes:
+    return f"data: {json.dumps(payload, separators=(',', ':'))}\r\n\r\n".encode()
+
+
+class SpeechService:
+    def __init__(self, settings: Settings, jobs: JobClient, voices: VoiceRegistry, admission: Admission) -> None:
+        self._settings = settings
+        self._jobs = jobs
+        self._voices = voices
+        self._admission = admission
+
+    async def start(self, request: SpeechRequest) -> SpeechStream:
+        spec = validate_speech(request, self._settings, self._voices).model_copy(
+            update={"publish_audio": True, "store_output": False}
+        )
+        await self._admission.admit(needs_worker=True)
+        ttl = self._settings.sync_job_ttl_s
+        try:
+            record = await self._jobs.submit(
+                spec, ttl_s=max(ttl, int(self._settings.sync_wait_timeout_s)) + 60, retention_s=ttl
+            )
+        except QueueUnavailable as exc:
+            raise broker_unavailable() from exc
+        chunks = self._audio_of(record.id)
+        try:
+            first = await anext(chunks, b"")
+        except SpeechFailed as exc:
+            raise _speech_error(exc) from exc
+        except TimeoutError as exc:
+            await self._jobs.cancel(record.id)
+            raise APIError(
+                504,
+                f"Speech was not ready within {self._settings.sync_wait_timeout_s:g} s; the job was cancelled.",
+                code="timeout",
+            ) from exc
+        except BaseException:
+            await self._jobs.cancel(record.id)
+            raise
+        log.info("job %s: first audio ready, streaming", record.id)
+        return SpeechStream(
+            job_id=record.id,
+            content_type=CONTENT_TYPES[spec.response_format],
+            input_text=spec.text,
+            jobs=self._jobs,
+            first_chunk=first,
+            rest=chunks,
+        )
+
+    async def _audio_of(self, job_id: str) -> AsyncIterator[bytes]:
+        attempt_streamed: bytes | None = None
+        async for event in self._jobs.events(job_id, timeout_s=self._settings.sync_wait_timeout_s):
+            if event.type == "audio":
+                attempt = event.fields["attempt"]
+                if attempt_streamed is not None and attempt != attempt_streamed:
+                    raise SpeechFailed(JobStatus.FAILED, "The worker restarted the job after audio was sent.")
+                attempt_streamed = attempt
+                yield event.fields["data"]
+            elif _is_terminal(event) and event.status != JobStatus.COMPLETED:
+                record = await self._jobs.get(job_id)
+                message = (record.error if record else None) or f"The job ended {event.status}."
+                raise SpeechFailed(event.status or JobStatus.FAILED, message)
+
+
+def _is_terminal(event: JobEvent) -> bool:
+    return event.type == "status" and event.status is not None and event.status.is_terminal
+
+
+def _speech_error(exc: SpeechFailed) -> APIError:
+    if exc.status == JobStatus.TIMED_OUT:
+        return APIError(504, exc.message, code="timeout")
+    if exc.status == JobStatus.CANCELLED:
+        return APIError(409, "The job was cancelled before it finished.", code="cancelled")
+    return APIError(500, exc.message, code="synthesis_failed")
