@@ -1,7 +1,8 @@
 """Encoder throughput: how many times faster than real time each response format encodes, on one core.
 
-Run: `.venv/bin/python -m bench.encode`. Compares our in-process PyAV MP3 encoder with pydub's MP3 export
-(which writes a temporary WAV and runs the ffmpeg binary on it) on the same input with the same LAME settings.
+Run: `.venv/bin/python -m bench.encode`. Compares our in-process MP3 encoder (LAME through lameenc) with pydub's
+MP3 export (which writes a temporary WAV and runs the ffmpeg binary on it) on the same input with the same LAME
+settings.
 """
 
 import io
@@ -14,8 +15,8 @@ from functools import partial
 
 import numpy as np
 
-from workers.audio.encoder import StreamEncoder, encode
-from workers.audio.formats import AudioFormat
+from tasks.spec import AudioFormat
+from workers.audio.encoder import MP3_BIT_RATE_KBPS, MP3_QUALITY, StreamEncoder, encode
 from workers.audio.loudness import to_int16
 from workers.engines.base import Audio
 
@@ -75,7 +76,10 @@ def pydub_mp3(samples: Audio) -> bytes:
     segment = AudioSegment(to_int16(samples).tobytes(), sample_width=2, frame_rate=SAMPLE_RATE, channels=1)
     out = io.BytesIO()
     # The LAME settings of workers/audio/encoder.py, so both do the same work.
-    segment.export(out, format="mp3", bitrate="64k", parameters=["-compression_level", "5"])
+    # FFmpeg's libmp3lame passes compression_level on as LAME's -q.
+    segment.export(
+        out, format="mp3", bitrate=f"{MP3_BIT_RATE_KBPS}k", parameters=["-compression_level", str(MP3_QUALITY)]
+    )
     return out.getvalue()
 
 

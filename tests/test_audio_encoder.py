@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.encode import speech_like
+from tasks.spec import CONTENT_TYPES, AudioFormat
 from workers.audio.encoder import StreamEncoder, encode
-from workers.audio.formats import CONTENT_TYPES, AudioFormat
 from workers.audio.loudness import to_int16
 from workers.engines.base import Audio
 
@@ -151,6 +151,17 @@ def test_pcm_is_headerless_int16_little_endian() -> None:
     data = encode(samples, RATE, "pcm")
     assert len(data) == 2 * samples.size
     np.testing.assert_array_equal(np.frombuffer(data, dtype="<i2"), to_int16(samples))
+
+
+def test_mp3_is_a_plain_frame_stream_at_64_kbps() -> None:
+    """No ID3 tag and no Xing/Info/LAME header: those are patched in at the end of a file, never sent."""
+    data = encode(speech_like(2.0), RATE, "mp3")
+    assert data[0] == 0xFF and data[1] & 0xE0 == 0xE0  # frame sync
+    assert not data.startswith(b"ID3")
+    first_frame = data[:200]  # 64 kbps at 24 kHz: 192-byte frames
+    assert not any(tag in first_frame for tag in (b"Xing", b"Info", b"LAME"))
+    with av.open(io.BytesIO(data), "r") as container:
+        assert container.streams.audio[0].codec_context.bit_rate == 64_000
 
 
 def test_out_of_range_samples_clip_instead_of_wrapping() -> None:

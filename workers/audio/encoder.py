@@ -1,7 +1,8 @@
 """Streaming encoders: float samples in, a valid file of the response format out, a piece at a time.
 
-One `StreamEncoder` serves one response. Compressed formats go through a PyAV (FFmpeg) muxer writing into
-memory; wav and pcm are 16-bit samples with (wav) a 44-byte header, written directly.
+One `StreamEncoder` serves one response, through the backend of its format: MP3 through LAME (the lameenc
+wheel), the other compressed formats through a PyAV (FFmpeg) muxer writing into memory, wav and pcm as 16-bit
+samples with (wav) a 44-byte header, written directly.
 """
 
 import struct
@@ -10,85 +11,49 @@ from fractions import Fraction
 from typing import Literal, Protocol
 
 import av
+import lameenc
 import numpy as np
 
-from workers.audio.formats import AudioFormat
+from tasks.spec import AudioFormat
 from workers.audio.loudness import clip_to_unit, to_int16
 from workers.engines.base import Audio
 
-
-@dataclass(frozen=True)
-class _Codec:
-    muxer: str
-    encoder: Literal["libmp3lame", "libopus", "aac", "flac"]
-    bit_rate: int | None
-    muxer_options: dict[str, str] = field(default_factory=dict)
-    encoder_options: dict[str, str] = field(default_factory=dict)
+MP3_BIT_RATE_KBPS = 64
+MP3_QUALITY = 3
+"""LAME's -q (2 best, 7 fastest); 3 is LAME's default. bench/encode.py gives pydub the same settings."""
 
 
-# Speed figures: bench/encode.py, 60 s of speech-like audio on one core.
-_CODECS: dict[AudioFormat, _Codec] = {
-    "mp3": _Codec(
-        "mp3",
-        "libmp3lame",
-        64_000,
-        # The Xing header and ID3 tag are patched in at the end of a file, which a sent stream cannot be.
-        muxer_options={"write_xing": "0", "id3v2_version": "0"},
-        # LAME -q 5 ("good speed, reasonable quality") instead of its default 3: about 1.15x faster.
-        encoder_options={"compression_level": "5"},
-    ),
-    "opus": _Codec(
-        "ogg",
-        "libopus",
-        32_000,
-        # Ogg holds packets until a page is full (1 s by default); 200 ms pages keep the stream flowing
-        # for about 4 % more bytes.
-        muxer_options={"page_duration": "200000"},
-    ),
-    "aac": _Codec(
-        # Raw AAC frames need ADTS headers to be playable without an MP4 container.
-        "adts",
-        "aac",
-        64_000,
-        # FFmpeg's default "twoloop" coder manages only about 26x real time on speech; "fast" about 200x.
-        encoder_options={"aac_coder": "fast"},
-    ),
-    # No 8 KiB padding block: it only serves rewriting tags in place, which a stream never does.
-    "flac": _Codec("flac", "flac", None, muxer_options={"metadata_header_padding": "0"}),
-}
+class _Encoding(Protocol):
+    """One file being encoded: the bytes of every `write` and of the one `close`, joined, are the file."""
 
-
-class _Encoder(Protocol):
     def write(self, samples: Audio) -> bytes: ...
 
     def close(self) -> bytes: ...
+
+
+class _Backend(Protocol):
+    def open(self, sample_rate: int) -> _Encoding: ...
 
 
 class StreamEncoder:
     """Encodes one response incrementally: the bytes of every `write` and of `close`, joined, are the file."""
 
     def __init__(self, fmt: AudioFormat, sample_rate: int) -> None:
-        self._encoder: _Encoder
-        if fmt == "wav":
-            self._encoder = _Int16Encoder(header=wav_stream_header(sample_rate))
-        elif fmt == "pcm":
-            self._encoder = _Int16Encoder(header=b"")
-        else:
-            self._encoder = _CodecEncoder(_CODECS[fmt], sample_rate)
+        self._encoding = _BACKENDS[fmt].open(sample_rate)
         self._closed = False
 
     def write(self, samples: Audio) -> bytes:
         """Encodes more samples; returns the bytes this produced (possibly none while the codec buffers)."""
         if self._closed:
             raise ValueError("write to a closed StreamEncoder")
-        return self._encoder.write(samples)
+        return self._encoding.write(samples)
 
     def close(self) -> bytes:
         """Flushes the codec; returns the last bytes of the file. Closing again returns nothing."""
         if self._closed:
             return b""
         self._closed = True
-        return self._encoder.close()
+        return self._encoding.close()
 
 
 def encode(samples: Audio, sample_rate: int, fmt: AudioFormat) -> bytes:
@@ -119,7 +84,18 @@ def wav_stream_header(sample_rate: int) -> bytes:
     )
 
 
-class _Int16Encoder:
+# --- wav and pcm ---
+
+
+@dataclass(frozen=True)
+class _Int16:
+    wav_header: bool
+
+    def open(self, sample_rate: int) -> _Encoding:
+        return _Int16Encoding(wav_stream_header(sample_rate) if self.wav_header else b"")
+
+
+class _Int16Encoding:
     def __init__(self, header: bytes) -> None:
         self._unsent_header = header
 
@@ -131,6 +107,62 @@ class _Int16Encoder:
     def close(self) -> bytes:
         out, self._unsent_header = self._unsent_header, b""
         return out
+
+
+# --- mp3 ---
+
+
+@dataclass(frozen=True)
+class _Lame:
+    """LAME through lameenc: a plain stream of MP3 frames, with no Xing/LAME header and no ID3 tag (both are
+    written at the end of a file, which a sent stream cannot be). LAME resamples rates MP3 lacks itself.
+
+    lameenc's own LAME build is over 2.5x faster than the libmp3lame inside the PyAV wheel, and faster than
+    the system ffmpeg binary that pydub runs (bench/encode.py).
+    """
+
+    bit_rate_kbps: int
+    quality: int
+
+    def open(self, sample_rate: int) -> _Encoding:
+        encoder = lameenc.Encoder()
+        encoder.set_bit_rate(self.bit_rate_kbps)
+        encoder.set_in_sample_rate(sample_rate)
+        encoder.set_channels(1)
+        encoder.set_quality(self.quality)
+        encoder.silence()  # no messages on stderr
+        return _LameEncoding(encoder)
+
+
+class _LameEncoding:
+    def __init__(self, encoder: lameenc.Encoder) -> None:
+        self._encoder = encoder
+        self._started = False
+
+    def write(self, samples: Audio) -> bytes:
+        if samples.size == 0:
+            return b""
+        self._started = True
+        return bytes(self._encoder.encode(to_int16(samples).tobytes()))
+
+    def close(self) -> bytes:
+        # lameenc starts LAME on the first encode, and refuses to flush before it: no samples, no frames.
+        return bytes(self._encoder.flush()) if self._started else b""
+
+
+# --- opus, aac, flac ---
+
+
+@dataclass(frozen=True)
+class _PyAV:
+    muxer: str
+    encoder: Literal["libopus", "aac", "flac"]
+    bit_rate: int | None
+    muxer_options: dict[str, str] = field(default_factory=dict)
+    encoder_options: dict[str, str] = field(default_factory=dict)
+
+    def open(self, sample_rate: int) -> _Encoding:
+        return _PyAVEncoding(self, sample_rate)
 
 
 class _ByteSink:
@@ -153,8 +185,8 @@ class _ByteSink:
         return out
 
 
-class _CodecEncoder:
-    def __init__(self, codec: _Codec, sample_rate: int) -> None:
+class _PyAVEncoding:
+    def __init__(self, codec: _PyAV, sample_rate: int) -> None:
         self._sink = _ByteSink()
         self._container = av.open(
             self._sink,
@@ -199,3 +231,34 @@ def _nearest_supported_rate(encoder: str, sample_rate: int) -> int:
         return sample_rate
     higher = [rate for rate in supported if rate > sample_rate]
     return min(higher) if higher else max(supported)
+
+
+# Speed figures: bench/encode.py, 60 s of speech-like audio on one core.
+_BACKENDS: dict[AudioFormat, _Backend] = {
+    "mp3": _Lame(MP3_BIT_RATE_KBPS, MP3_QUALITY),
+    "opus": _PyAV(
+        "ogg",
+        "libopus",
+        32_000,
+        # Ogg holds packets until a page is full (1 s by default); 200 ms pages keep the stream flowing
+        # for about 4 % more bytes.
+        muxer_options={"page_duration": "200000"},
+        # Complexity 10 (the default) manages only about 140x: its SILK search and its signal analysis
+        # (complexity 7 and up) cost the most. Complexity 6 with the voip application (which keeps speech in
+        # SILK/hybrid mode without that analysis) about 175x, for a PESQ (wideband) of 3.99 instead of 4.11
+        # on espeak speech. Without voip, complexity 6 falls back to CELT: PESQ 3.49.
+        encoder_options={"application": "voip", "compression_level": "6"},
+    ),
+    "aac": _PyAV(
+        # Raw AAC frames need ADTS headers to be playable without an MP4 container.
+        "adts",
+        "aac",
+        64_000,
+        # FFmpeg's default "twoloop" coder manages only about 26x real time on speech; "fast" about 200x.
+        encoder_options={"aac_coder": "fast"},
+    ),
+    # No 8 KiB padding block: it only serves rewriting tags in place, which a stream never does.
+    "flac": _PyAV("flac", "flac", None, muxer_options={"metadata_header_padding": "0"}),
+    "wav": _Int16(wav_header=True),
+    "pcm": _Int16(wav_header=False),
+}

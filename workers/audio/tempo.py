@@ -50,9 +50,7 @@ def _atempo_graph(sample_rate: int, speed: float) -> tuple[av.filter.Graph, Filt
     while not 1 / _ATEMPO_MAX <= speed ** (1 / stages) <= _ATEMPO_MAX:
         stages += 1
     graph = av.filter.Graph()
-    node = graph.add_abuffer(
-        format="flt", sample_rate=sample_rate, layout="mono", time_base=Fraction(1, sample_rate)
-    )
+    node = graph.add_abuffer(format="flt", sample_rate=sample_rate, layout="mono", time_base=Fraction(1, sample_rate))
     for _ in range(stages):
         stage = graph.add("atempo", tempo=repr(speed ** (1 / stages)))
         node.link_to(stage)
