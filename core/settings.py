@@ -14,6 +14,7 @@ ChatterboxVariant = Literal["turbo", "standard", "multilingual"]
 StorageBackend = Literal["none", "local", "s3"]
 
 SecretList = Annotated[list[SecretStr], NoDecode]
+CommaList = Annotated[list[str], NoDecode]
 
 
 def _split_commas(value: object) -> object:
@@ -82,6 +83,18 @@ class Settings(BaseSettings):
     presign_expiry_s: int = 3600
     delivery_max_retries: int = 4
 
+    # --- webhooks ---
+    webhook_secret: SecretList = Field(default_factory=list)
+    """`whsec_...` secrets; with several (rotation) every signature is sent."""
+    webhook_allowed_hosts: CommaList = Field(default_factory=list)
+    """Hosts or CIDRs that webhooks may reach although they are private, loopback or link-local."""
+    webhook_max_attempts: int = Field(default=5, ge=1)
+    webhook_backoff_s: float = Field(default=2.0, ge=0)
+    webhook_backoff_max_s: float = Field(default=60.0, ge=0)
+    webhook_timeout_s: float = Field(default=15.0, gt=0)
+    webhook_max_response_bytes: int = 64 * 1024
+    webhook_progress_interval_s: float = 0.5
+
     # --- API ---
     api_keys: SecretList = Field(default_factory=list)
     max_queue_depth: int = 1000
@@ -89,7 +102,7 @@ class Settings(BaseSettings):
     sync_wait_timeout_s: float = 300.0
     runsync_default_wait_ms: int = 90_000
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "webhook_secret", "webhook_allowed_hosts", mode="before")
     @classmethod
     def _parse_comma_list(cls, value: object) -> object:
         return _split_commas(value)

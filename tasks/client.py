@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,7 @@ from tasks.jobs import (
 from tasks.presence import PRESENCE_PREFIX, WorkerState
 from tasks.publish import TaskPublisher
 from tasks.spec import SynthesisSpec
+from tasks.status import DEFAULT_WEBHOOK_EVENTS, WEBHOOK_EVENTS_FIELD, webhook_task_args
 
 RETRYABLE_STATUSES = frozenset({JobStatus.FAILED, JobStatus.TIMED_OUT})
 _CLEARED_ON_RETRY = ("output", "error", "finished_at", "started_at")
@@ -68,6 +70,7 @@ class JobClient:
         retention_s: int | None = None,
         execution_timeout_s: float | None = None,
         webhook: str | None = None,
+        webhook_events: Sequence[str] = DEFAULT_WEBHOOK_EVENTS,
         job_id: str | None = None,
     ) -> JobRecord:
         settings = self._settings
@@ -82,6 +85,8 @@ class JobClient:
         )
         if execution_timeout_s is not None:
             record.extra["execution_timeout_s"] = repr(execution_timeout_s)
+        if webhook:
+            record.extra[WEBHOOK_EVENTS_FIELD] = json.dumps(sorted(set(webhook_events)))
         try:
             pipe = self._redis.pipeline(transaction=True)
             fields: Any = {**record.to_hash(), **record.extra}
@@ -119,7 +124,18 @@ class JobClient:
         if record is None:
             return TransitionResult(applied=False, previous=None)
         fields = {"finished_at": repr(time.time())}
-        return await self._move(record, JobStatus.CANCELLED, ACTIVE_STATUSES, record.retention_s, fields)
+        result = await self._move(record, JobStatus.CANCELLED, ACTIVE_STATUSES, record.retention_s, fields)
+        if result.applied:
+            await self._notify_webhook(job_id, "completed")
+        return result
+
+    async def _notify_webhook(self, job_id: str, event: str) -> None:
+        record = await self.get(job_id)
+        args = webhook_task_args(record, event) if record else None
+        if args:
+            await self._publisher.publish(
+                names.DELIVER_WEBHOOK, str(uuid.uuid4()), list(args), self._settings.service_queue
+            )
 
     async def retry(self, job_id: str) -> TransitionResult:
         record = await self.get(job_id)

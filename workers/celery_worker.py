@@ -16,6 +16,7 @@ import signal
 from typing import Any
 
 import redis
+from celery import Task
 from celery.platforms import EX_FAILURE
 from celery.signals import worker_init, worker_process_init, worker_process_shutdown, worker_shutdown
 from celery.worker.request import Request
@@ -28,22 +29,25 @@ from tasks.jobs import JobRecord, JobStatus
 from tasks.presence import WorkerState
 from workers import runtime
 from workers.job_updates import JobUpdates
+from workers.webhooks import WebhookMessage, WebhookNotifier
 
 log = logging.getLogger(__name__)
 
 settings = get_settings()
 app = create_celery_app(settings)
 _parent_pid: int | None = None
+_serves_synthesis = False
 # Shared memory inherited by the pool children: set by a child whose model failed to load. Celery's shutdown
 # exits 0, so the parent reads this flag to exit with a failure code instead.
 _load_failed = multiprocessing.Value("b", 0)
 
 
 @worker_init.connect
-def _remember_parent(**_: Any) -> None:
-    global _parent_pid
+def _remember_parent(sender: Any, **_: Any) -> None:
+    global _parent_pid, _serves_synthesis
     configure_logging(settings.log_level)
     _parent_pid = os.getpid()
+    _serves_synthesis = settings.tts_queue in sender.app.amqp.queues.consume_from
 
 
 @worker_shutdown.connect
@@ -56,7 +60,7 @@ def _exit_code(sender: Any, **_: Any) -> None:
 def _load_engine(**_: Any) -> None:
     configure_logging(settings.log_level)
     try:
-        runtime.start(settings)
+        runtime.start(settings, app, synthesis=_serves_synthesis)
     except Exception:
         log.critical("could not load the %s engine; this worker takes no jobs", settings.tts_engine, exc_info=True)
         if _parent_pid is not None and _parent_pid != os.getpid():
@@ -79,16 +83,27 @@ class SynthesisRequest(Request):  # type: ignore[misc]
             return  # the task catches SoftTimeLimitExceeded and records TIMED_OUT itself
         updates = JobUpdates(redis.Redis.from_url(settings.redis_url), stream_maxlen=settings.audio_stream_maxlen)
         record: JobRecord | None = updates.get(self.id)
-        if record is not None:
-            updates.finish(record, JobStatus.TIMED_OUT, error="The job ran past its execution time limit.")
+        if record is None:
+            return
+        if updates.finish(record, JobStatus.TIMED_OUT, error="The job ran past its execution time limit.").applied:
+            WebhookNotifier(app, settings, updates).notify(self.id, "completed")
 
 
 @app.task(name=names.SYNTHESIZE, Request=SynthesisRequest)
 def synthesize(job_id: str) -> str | None:
-    current = runtime.current()
-    current.presence.set(WorkerState.BUSY)
+    serving = runtime.synthesis()
+    serving.presence.set(WorkerState.BUSY)
     try:
-        status = current.runner.run(job_id)
+        status = serving.runner.run(job_id)
     finally:
-        current.presence.set(WorkerState.IDLE)
+        serving.presence.set(WorkerState.IDLE)
     return status.value if status else None
+
+
+@app.task(name=names.DELIVER_WEBHOOK, bind=True, max_retries=None, acks_on_failure_or_timeout=True)
+def deliver_webhook(self: Task, job_id: str, event: str, message_id: str, url: str, body: str) -> bool:
+    message = WebhookMessage(job_id=job_id, event=event, message_id=message_id, url=url, body=body)
+    outcome = runtime.current().webhook_sender.attempt(message, attempt=self.request.retries + 1)
+    if outcome.retry_after_s is not None:
+        raise self.retry(countdown=outcome.retry_after_s)
+    return outcome.delivered

@@ -19,6 +19,7 @@ from voices.registry import VoiceRegistry
 from workers.engines.base import EngineError
 from workers.job_updates import JobUpdates
 from workers.pipeline import PipelineHooks, SynthesisCancelled, SynthesisPipeline, SynthesisResult
+from workers.webhooks import WebhookNotifier
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ class JobRunner:
     voices: VoiceRegistry
     updates: JobUpdates
     store: ObjectStore | None
+    webhooks: WebhookNotifier
 
     def run(self, job_id: str) -> JobStatus | None:
         record, attempt = self.updates.begin_attempt(job_id)
@@ -45,16 +47,25 @@ class JobRunner:
                 f"{self.settings.max_attempts} attempts."
             )
             log.error("job %s: %s", job_id, message)
-            self.updates.fail_before_start(record, message)
+            if self.updates.fail_before_start(record, message).applied:
+                self.webhooks.notify(job_id, "completed")
             return JobStatus.FAILED
         log.info("job %s: attempt %d started", job_id, attempt)
+        if attempt == 1:
+            self.webhooks.notify(job_id, "started")
         status, output, error = self._synthesize(record, attempt)
         outcome = self.updates.finish(record, status, output=output, error=error)
         if not outcome.applied:
             log.info("job %s: ended %s by someone else before it finished", job_id, outcome.previous)
             return outcome.previous
         log.info("job %s: %s", job_id, status)
+        self.webhooks.notify(job_id, "completed")
         return status
+
+    def _progress(self, job_id: str, done: int, total: int) -> None:
+        self.updates.progress(job_id, done, total)
+        if done:
+            self.webhooks.progress(job_id)
 
     def _synthesize(self, record: JobRecord, attempt: int) -> tuple[JobStatus, dict[str, Any] | None, str | None]:
         job_id = record.id
@@ -64,7 +75,7 @@ class JobRunner:
                 on_audio=(
                     (lambda data: self.updates.publish_audio(job_id, attempt, data)) if spec.publish_audio else _discard
                 ),
-                on_progress=lambda done, total: self.updates.progress(job_id, done, total),
+                on_progress=lambda done, total: self._progress(job_id, done, total),
                 should_stop=lambda: self.updates.is_cancelled(job_id),
             )
             result = self.pipeline.run(spec, self._reference_audio(spec), hooks)

@@ -1,7 +1,8 @@
 """Everything a worker process holds for its lifetime, built once per process after the fork.
 
 CUDA does not survive fork, so nothing here is built in a prefork parent: `start()` runs in each pool child
-(worker_process_init) and loads the engine before the child accepts its first job.
+(worker_process_init). A worker that consumes the synthesis queue loads its engine before accepting a job; one that
+only consumes the service queue (webhooks) never loads a model.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import time
 from dataclasses import dataclass
 
 import redis
+from celery import Celery
 
 from core.settings import Settings
 from core.storage import create_object_store
@@ -21,6 +23,7 @@ from workers.job_runner import JobRunner
 from workers.job_updates import JobUpdates
 from workers.pipeline import SynthesisPipeline
 from workers.presence import WorkerPresence
+from workers.webhooks import WebhookNotifier, WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -28,22 +31,36 @@ WARM_UP_TEXT = "Ready."
 
 
 @dataclass
-class WorkerRuntime:
+class Synthesis:
     engine: Engine
     runner: JobRunner
     presence: WorkerPresence
 
 
+@dataclass
+class WorkerRuntime:
+    webhook_sender: WebhookSender
+    synthesis: Synthesis | None
+
+
 _current: WorkerRuntime | None = None
 
 
-def start(settings: Settings) -> WorkerRuntime:
-    """Load the engine, warm it up with one sentence and build the job runner around it."""
+def start(settings: Settings, app: Celery, *, synthesis: bool) -> WorkerRuntime:
     global _current
+    client = redis.Redis.from_url(settings.redis_url)
+    _current = WorkerRuntime(
+        webhook_sender=WebhookSender(settings, client),
+        synthesis=_start_synthesis(settings, app, client) if synthesis else None,
+    )
+    return _current
+
+
+def _start_synthesis(settings: Settings, app: Celery, client: redis.Redis) -> Synthesis:
+    """Load the engine, warm it up with one sentence and build the job runner around it."""
     started = time.perf_counter()
     engine = create_engine(settings)
     engine.load()
-    pipeline = SynthesisPipeline(engine, settings)
     engine.synthesize(WARM_UP_TEXT, None, GenerationParams())
     log.info(
         "engine %s loaded on %s and warmed up in %.2f s",
@@ -51,28 +68,34 @@ def start(settings: Settings) -> WorkerRuntime:
         engine.device,
         time.perf_counter() - started,
     )
-    client = redis.Redis.from_url(settings.redis_url)
     updates = JobUpdates(client, stream_maxlen=settings.audio_stream_maxlen)
     runner = JobRunner(
         settings=settings,
-        pipeline=pipeline,
+        pipeline=SynthesisPipeline(engine, settings),
         voices=VoiceRegistry.from_settings(settings),
         updates=updates,
         store=create_object_store(settings),
+        webhooks=WebhookNotifier(app, settings, updates),
     )
     presence = WorkerPresence(client)
     presence.start()
-    _current = WorkerRuntime(engine=engine, runner=runner, presence=presence)
-    return _current
+    return Synthesis(engine=engine, runner=runner, presence=presence)
 
 
 def current() -> WorkerRuntime:
     if _current is None:
-        raise RuntimeError("worker runtime not started: the engine loads in worker_process_init")
+        raise RuntimeError("worker runtime not started: it is built in worker_process_init")
     return _current
 
 
+def synthesis() -> Synthesis:
+    serving = current().synthesis
+    if serving is None:
+        raise RuntimeError("this worker does not consume the synthesis queue, so it has no engine")
+    return serving
+
+
 def stop() -> None:
-    if _current is not None:
-        _current.presence.stop()
-        _current.engine.unload()
+    if _current is not None and _current.synthesis is not None:
+        _current.synthesis.presence.stop()
+        _current.synthesis.engine.unload()

@@ -20,11 +20,11 @@ def build_router() -> APIRouter:
     async def run(body: RunRequest, services: ServicesDep) -> JobAccepted:
         return await services.jobs.run(body)
 
-    @router.post("/runsync")
+    @router.post("/runsync", response_model_exclude_none=True)
     async def run_sync(body: RunRequest, services: ServicesDep, wait: WaitMs = None) -> JobState:
         return await services.jobs.run_sync(body, wait or services.settings.runsync_default_wait_ms)
 
-    @router.api_route("/status/{job_id}", methods=["GET", "POST"])
+    @router.api_route("/status/{job_id}", methods=["GET", "POST"], response_model_exclude_none=True)
     async def status(job_id: str, services: ServicesDep) -> JobState:
         return await services.jobs.status(job_id)
 

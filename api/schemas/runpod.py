@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from tasks.jobs import JobStatus
 from tasks.spec import AudioFormat
+
+WebhookEvent = Literal["started", "progress", "completed"]
 
 
 class Policy(BaseModel):
@@ -24,7 +26,8 @@ class RunRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     input: dict[str, Any]
-    webhook: str | None = None
+    webhook: str | None = Field(default=None, max_length=2048, description="POSTed the job's status body when it ends.")
+    webhook_events: list[WebhookEvent] = Field(default=["completed"], min_length=1)
     policy: Policy | None = None
 
 
@@ -52,7 +55,22 @@ class JobAccepted(BaseModel):
     status: JobStatus
 
 
+class WebhookAttempt(BaseModel):
+    at: float
+    event: str
+    status_code: int | None = None
+    error: str | None = None
+
+
+class WebhookDelivery(BaseModel):
+    events: list[str]
+    state: Literal["pending", "delivered", "failed", "disabled"]
+    attempts: list[WebhookAttempt]
+
+
 class JobState(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     id: str
     status: JobStatus
     delayTime: int  # noqa: N815
@@ -60,6 +78,7 @@ class JobState(BaseModel):
     retries: int = 0
     output: dict[str, Any] | None = None
     error: str | None = None
+    webhook: WebhookDelivery | None = None
 
 
 class StreamChunk(BaseModel):

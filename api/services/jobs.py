@@ -29,6 +29,7 @@ from tasks.client import JobClient, QueueUnavailable
 from tasks.jobs import JobRecord, JobStatus
 from tasks.models import resolve_model, served_model
 from tasks.spec import Sampling, SynthesisSpec
+from tasks.status import status_body
 from voices.errors import VoicePathError
 from voices.registry import VoiceRegistry
 
@@ -104,6 +105,7 @@ class JobService:
                 retention_s=retention,
                 execution_timeout_s=(policy.executionTimeout / 1000) if policy and policy.executionTimeout else None,
                 webhook=request.webhook,
+                webhook_events=request.webhook_events,
             )
         except QueueUnavailable as exc:
             raise broker_unavailable() from exc
@@ -168,18 +170,7 @@ class JobService:
 
 
 def state_of(record: JobRecord) -> JobState:
-    output = record.output
-    if record.status == JobStatus.IN_PROGRESS and record.chunks_total:
-        output = {"progress": f"{record.chunks_done}/{record.chunks_total}"}
-    return JobState(
-        id=record.id,
-        status=record.status,
-        delayTime=record.delay_ms,
-        executionTime=record.execution_ms,
-        retries=max(0, record.attempts - 1),
-        output=output,
-        error=record.error,
-    )
+    return JobState.model_validate(status_body(record))
 
 
 def _not_found(job_id: str) -> APIError:
