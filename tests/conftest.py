@@ -67,7 +67,7 @@ class Stack:
         return settings_from_env(self.env)
 
 
-def start_stack(tmp_dir: Path, redis_url: str, **overrides: str) -> Stack:
+def start_stack(tmp_dir: Path, redis_url: str, *, worker_queues: str = "tts", **overrides: str) -> Stack:
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
     env = {
@@ -78,7 +78,7 @@ def start_stack(tmp_dir: Path, redis_url: str, **overrides: str) -> Stack:
         **overrides,
     }
     port = free_port()
-    worker = start_worker(env, tmp_dir)
+    worker = start_worker(env, tmp_dir, queues=worker_queues)
     api = start_api(env, tmp_dir, port)
     return Stack(base_url=f"http://127.0.0.1:{port}", env=env, api=api, worker=worker, redis=client)
 
