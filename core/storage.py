@@ -9,7 +9,6 @@ import hashlib
 import hmac
 import logging
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -108,11 +107,11 @@ class LocalStore:
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         path = self.path_for(key)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.part")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:
-                tmp.write(data)
-            os.replace(tmp.name, path)
+            partial.write_bytes(data)
+            os.replace(partial, path)
         except OSError as exc:
             raise StorageError(f"Could not write the result to local storage: {exc.strerror}") from exc
 

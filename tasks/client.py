@@ -31,7 +31,7 @@ from tasks.jobs import (
     transition_result,
 )
 from tasks.presence import PRESENCE_PREFIX, WorkerState
-from tasks.publish import TaskPublisher
+from tasks.publish import TaskPublisher, task_envelope
 from tasks.spec import SynthesisSpec
 from tasks.status import DEFAULT_WEBHOOK_EVENTS, WEBHOOK_EVENTS_FIELD, webhook_task_args
 
@@ -59,6 +59,7 @@ class JobClient:
     def __init__(self, settings: Settings, client: aioredis.Redis, celery_app: Celery) -> None:
         self._settings = settings
         self._redis = client
+        self._celery = celery_app
         self._publisher = TaskPublisher(celery_app, client)
         self._transition = client.register_script(TRANSITION_SCRIPT)
 
@@ -87,6 +88,15 @@ class JobClient:
             record.extra["execution_timeout_s"] = repr(execution_timeout_s)
         if webhook:
             record.extra[WEBHOOK_EVENTS_FIELD] = json.dumps(sorted(set(webhook_events)))
+        # The record and the task message go in one transaction: no record without its message, one round trip.
+        envelope = task_envelope(
+            self._celery,
+            names.SYNTHESIZE,
+            record.id,
+            [record.id],
+            settings.tts_queue,
+            **_time_limits(execution_timeout_s),
+        )
         try:
             pipe = self._redis.pipeline(transaction=True)
             fields: Any = {**record.to_hash(), **record.extra}
@@ -95,8 +105,8 @@ class JobClient:
             pipe.zadd(QUEUED_SET, {record.id: record.created_at})
             pipe.xadd(events_key(record.id), {"type": "status", "status": JobStatus.IN_QUEUE.value})
             pipe.expire(events_key(record.id), record.ttl_s)
+            pipe.lpush(settings.tts_queue, json.dumps(envelope))
             await pipe.execute()
-            await self._publish(record.id, execution_timeout_s)
         except RedisError as exc:
             raise QueueUnavailable(str(exc)) from exc
         return record
@@ -254,6 +264,16 @@ class JobClient:
             fields=fields,
         )
         return transition_result(await self._transition(keys=keys, args=argv))
+
+
+def _time_limits(execution_timeout_s: float | None) -> dict[str, float | None]:
+    if execution_timeout_s is None:
+        return {"soft_time_limit": None, "time_limit": None}
+    # The soft limit ends the job TIMED_OUT at the next chunk; the hard one is a backstop a little later.
+    return {
+        "soft_time_limit": execution_timeout_s,
+        "time_limit": execution_timeout_s + max(5.0, execution_timeout_s * 0.1),
+    }
 
 
 def _event(entry_id: bytes, raw_fields: dict[bytes, bytes]) -> JobEvent:

@@ -236,3 +236,29 @@ def transition_result(raw: list[Any]) -> TransitionResult:
     applied_from, current = raw
     previous = JobStatus(as_text(current)) if current else None
     return TransitionResult(applied=bool(applied_from), previous=previous)
+
+
+# Claims a job for one attempt in one round trip: counts the attempt, moves it to IN_PROGRESS (again, after a lost
+# worker), keeps the first start time, and returns the record as HGETALL would; false when the job is not runnable.
+# KEYS: record, events, queued set, running set, retried counter.  ARGV: now, stream maxlen.
+BEGIN_ATTEMPT_SCRIPT = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status ~= 'IN_QUEUE' and status ~= 'IN_PROGRESS' then return false end
+local attempt = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+if attempt > 1 then redis.call('INCR', KEYS[5]) end
+redis.call('HSET', KEYS[1], 'status', 'IN_PROGRESS', 'chunks_done', '0')
+local started = redis.call('HGET', KEYS[1], 'started_at')
+if not started or started == '' then redis.call('HSET', KEYS[1], 'started_at', ARGV[1]) end
+local ttl = tonumber(redis.call('HGET', KEYS[1], 'ttl_s'))
+redis.call('EXPIRE', KEYS[1], ttl)
+local id = redis.call('HGET', KEYS[1], 'id')
+redis.call('ZREM', KEYS[3], id)
+redis.call('ZADD', KEYS[4], ARGV[1], id)
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'type', 'status', 'status', 'IN_PROGRESS')
+redis.call('EXPIRE', KEYS[2], ttl)
+return redis.call('HGETALL', KEYS[1])
+"""
+
+
+def begin_attempt_keys(record_id: str) -> list[str]:
+    return [record_key(record_id), events_key(record_id), QUEUED_SET, RUNNING_SET, stat_key("retried")]

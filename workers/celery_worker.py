@@ -86,7 +86,7 @@ class SynthesisRequest(Request):  # type: ignore[misc]
         if record is None:
             return
         if updates.finish(record, JobStatus.TIMED_OUT, error="The job ran past its execution time limit.").applied:
-            WebhookNotifier(app, settings, updates).notify(self.id, "completed")
+            WebhookNotifier(app, settings, updates).notify(record, "completed")
 
 
 @app.task(name=names.SYNTHESIZE, Request=SynthesisRequest)

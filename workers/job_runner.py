@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,14 @@ CALLER_ERRORS = (EngineError, UnknownVoiceError, VoicePathError, StorageError, V
 """Failures whose message tells the caller what went wrong; anything else is logged and reported generically."""
 
 
+@dataclass(frozen=True)
+class Ending:
+    status: JobStatus
+    output: dict[str, Any] | None = None
+    error: str | None = None
+    metrics: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass
 class JobRunner:
     settings: Settings
@@ -37,10 +45,11 @@ class JobRunner:
     webhooks: WebhookNotifier
 
     def run(self, job_id: str) -> JobStatus | None:
-        record, attempt = self.updates.begin_attempt(job_id)
+        record = self.updates.begin_attempt(job_id)
         if record is None:
             log.info("job %s: not runnable (cancelled, finished or expired), skipped", job_id)
             return None
+        attempt = record.attempts
         if attempt > self.settings.max_attempts:
             message = (
                 f"The job ended its worker {attempt - 1} times and was given up after "
@@ -48,26 +57,28 @@ class JobRunner:
             )
             log.error("job %s: %s", job_id, message)
             if self.updates.fail_before_start(record, message).applied:
-                self.webhooks.notify(job_id, "completed")
+                self.webhooks.notify(record, "completed")
             return JobStatus.FAILED
         log.info("job %s: attempt %d started", job_id, attempt)
         if attempt == 1:
-            self.webhooks.notify(job_id, "started")
-        status, output, error = self._synthesize(record, attempt)
-        outcome = self.updates.finish(record, status, output=output, error=error)
+            self.webhooks.notify(record, "started")
+        ending = self._synthesize(record, attempt)
+        status = ending.status
+        outcome = self.updates.finish(record, status, output=ending.output, error=ending.error, metrics=ending.metrics)
         if not outcome.applied:
             log.info("job %s: ended %s by someone else before it finished", job_id, outcome.previous)
             return outcome.previous
         log.info("job %s: %s", job_id, status)
-        self.webhooks.notify(job_id, "completed")
+        self.webhooks.notify(record, "completed")
         return status
 
-    def _progress(self, job_id: str, done: int, total: int) -> None:
-        self.updates.progress(job_id, done, total)
+    def _progress(self, record: JobRecord, done: int, total: int) -> bool:
+        keep_going = self.updates.progress(record.id, done, total)
         if done:
-            self.webhooks.progress(job_id)
+            self.webhooks.progress(record)
+        return keep_going
 
-    def _synthesize(self, record: JobRecord, attempt: int) -> tuple[JobStatus, dict[str, Any] | None, str | None]:
+    def _synthesize(self, record: JobRecord, attempt: int) -> Ending:
         job_id = record.id
         try:
             spec = SynthesisSpec.model_validate(record.request)
@@ -75,23 +86,23 @@ class JobRunner:
                 on_audio=(
                     (lambda data: self.updates.publish_audio(job_id, attempt, data)) if spec.publish_audio else _discard
                 ),
-                on_progress=lambda done, total: self._progress(job_id, done, total),
-                should_stop=lambda: self.updates.is_cancelled(job_id),
+                on_progress=lambda done, total: self._progress(record, done, total),
             )
             result = self.pipeline.run(spec, self._reference_audio(spec), hooks)
-            return JobStatus.COMPLETED, self._deliver(job_id, spec, result), None
+            metrics = {"engine_ms": f"{result.engine_s * 1000:.3f}", "audio_s": f"{result.duration_s:.3f}"}
+            return Ending(JobStatus.COMPLETED, output=self._deliver(job_id, spec, result), metrics=metrics)
         except SynthesisCancelled:
             log.info("job %s: cancelled between chunks", job_id)
-            return JobStatus.CANCELLED, None, None
+            return Ending(JobStatus.CANCELLED)
         except SoftTimeLimitExceeded:
             log.warning("job %s: over its time limit", job_id)
-            return JobStatus.TIMED_OUT, None, "The job ran past its execution time limit."
+            return Ending(JobStatus.TIMED_OUT, error="The job ran past its execution time limit.")
         except CALLER_ERRORS as exc:
             log.warning("job %s: failed: %s", job_id, exc)
-            return JobStatus.FAILED, None, str(exc)
+            return Ending(JobStatus.FAILED, error=str(exc))
         except Exception:
             log.exception("job %s: internal error", job_id)
-            return JobStatus.FAILED, None, "Internal error while synthesizing; see the worker log."
+            return Ending(JobStatus.FAILED, error="Internal error while synthesizing; see the worker log.")
 
     def _reference_audio(self, spec: SynthesisSpec) -> Path | None:
         if spec.audio_prompt:

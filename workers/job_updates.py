@@ -10,14 +10,15 @@ import redis
 
 from tasks.jobs import (
     ACTIVE_STATUSES,
+    BEGIN_ATTEMPT_SCRIPT,
     TRANSITION_SCRIPT,
     JobRecord,
     JobStatus,
     TransitionResult,
     as_text,
+    begin_attempt_keys,
     events_key,
     record_key,
-    stat_key,
     transition_args,
     transition_result,
 )
@@ -28,35 +29,25 @@ class JobUpdates:
         self._redis = client
         self._stream_maxlen = stream_maxlen
         self._transition = client.register_script(TRANSITION_SCRIPT)
+        self._begin = client.register_script(BEGIN_ATTEMPT_SCRIPT)
 
     def get(self, job_id: str) -> JobRecord | None:
         raw = self._redis.hgetall(record_key(job_id))
         return JobRecord.from_hash(raw) if raw else None
 
-    def begin_attempt(self, job_id: str) -> tuple[JobRecord | None, int]:
-        """Count an attempt and move the job to IN_PROGRESS.
+    def begin_attempt(self, job_id: str) -> JobRecord | None:
+        """Count an attempt and move the job to IN_PROGRESS, in one round trip.
 
-        Returns the record (None when the job was cancelled, finished or expired meanwhile, so it must not run)
-        and the attempt number. A redelivery after a lost worker finds the job IN_PROGRESS and runs it again.
+        Returns the record, or None when the job was cancelled, finished or expired meanwhile and must not run.
+        A redelivery after a lost worker finds the job IN_PROGRESS and runs it again as the next attempt.
         """
-        record = self.get(job_id)
-        if record is None or record.status not in ACTIVE_STATUSES:
-            return None, 0
-        attempt = int(self._redis.hincrby(record_key(job_id), "attempts", 1))
-        if attempt > 1:
-            self._redis.incr(stat_key("retried"))
-        now = time.time()
-        fields = {"chunks_done": "0"} | ({} if record.started_at is not None else {"started_at": repr(now)})
-        result = self._move(record, JobStatus.IN_PROGRESS, ACTIVE_STATUSES, record.ttl_s, fields, now=now)
-        if not result.applied:
-            return None, attempt
-        if record.started_at is None:
-            record.started_at = now
-        record.status = JobStatus.IN_PROGRESS
-        record.attempts = attempt
-        return record, attempt
+        raw = self._begin(keys=begin_attempt_keys(job_id), args=[repr(time.time()), self._stream_maxlen])
+        if not raw:
+            return None
+        return JobRecord.from_hash(dict(zip(raw[::2], raw[1::2], strict=True)))
 
-    def progress(self, job_id: str, done: int, total: int) -> None:
+    def progress(self, job_id: str, done: int, total: int) -> bool:
+        """Record progress; answers False when the job has been cancelled (or expired) and should stop."""
         pipe = self._redis.pipeline(transaction=False)
         pipe.hset(record_key(job_id), mapping={"chunks_done": done, "chunks_total": total})
         pipe.xadd(
@@ -65,7 +56,9 @@ class JobUpdates:
             maxlen=self._stream_maxlen,
             approximate=True,
         )
-        pipe.execute()
+        pipe.hget(record_key(job_id), "status")
+        status = pipe.execute()[-1]
+        return status is not None and as_text(status) != JobStatus.CANCELLED
 
     def publish_audio(self, job_id: str, attempt: int, data: bytes) -> None:
         if data:
@@ -76,10 +69,6 @@ class JobUpdates:
                 approximate=True,
             )
 
-    def is_cancelled(self, job_id: str) -> bool:
-        status = self._redis.hget(record_key(job_id), "status")
-        return status is None or as_text(status) == JobStatus.CANCELLED
-
     def finish(
         self,
         record: JobRecord,
@@ -87,8 +76,9 @@ class JobUpdates:
         *,
         output: dict[str, Any] | None = None,
         error: str | None = None,
+        metrics: dict[str, str] | None = None,
     ) -> TransitionResult:
-        fields = {"finished_at": repr(time.time())}
+        fields = {"finished_at": repr(time.time()), **(metrics or {})}
         if output is not None:
             fields["output"] = json.dumps(output, separators=(",", ":"))
         if error is not None:

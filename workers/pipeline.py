@@ -7,6 +7,7 @@ the whole text is spoken. No Redis, no storage here: the job runner wires those 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,13 +35,15 @@ class SynthesisResult:
     sample_rate: int
     duration_s: float
     chunks: int
+    engine_s: float
+    """Time spent inside the engine: the model's share of the job, for the real-time factor."""
 
 
 @dataclass(frozen=True)
 class PipelineHooks:
     on_audio: Callable[[bytes], None]
-    on_progress: Callable[[int, int], None]
-    should_stop: Callable[[], bool]
+    on_progress: Callable[[int, int], bool]
+    """Told chunks done and total; answers whether to go on (False: the job was cancelled)."""
 
 
 def generation_params(spec: SynthesisSpec) -> GenerationParams:
@@ -78,6 +81,7 @@ class SynthesisPipeline:
         joiner = ChunkJoiner(rate, settings.join_pause_ms, settings.join_crossfade_ms)
         encoded = bytearray()
         samples_out = 0
+        engine_s = 0.0
 
         def emit(samples: Audio) -> None:
             nonlocal samples_out
@@ -87,21 +91,23 @@ class SynthesisPipeline:
                 encoded.extend(data)
                 hooks.on_audio(data)
 
-        hooks.on_progress(0, len(chunks))
+        keep_going = hooks.on_progress(0, len(chunks))
         for index, chunk in enumerate(chunks, start=1):
-            if hooks.should_stop():
+            if not keep_going:
                 raise SynthesisCancelled
-            emit(joiner.push(self._speak(chunk, reference_audio, params, spec.speed)))
-            hooks.on_progress(index, len(chunks))
+            started = time.perf_counter()
+            audio = self._engine.synthesize(chunk, reference_audio, params)
+            engine_s += time.perf_counter() - started
+            emit(joiner.push(self._postprocess(audio, spec.speed)))
+            keep_going = hooks.on_progress(index, len(chunks))
         emit(joiner.finish())
         tail = encoder.close()
         if tail:
             encoded.extend(tail)
             hooks.on_audio(tail)
-        return SynthesisResult(bytes(encoded), rate, samples_out / rate, len(chunks))
+        return SynthesisResult(bytes(encoded), rate, samples_out / rate, len(chunks), engine_s)
 
-    def _speak(self, text: str, reference_audio: Path | None, params: GenerationParams, speed: float) -> Audio:
-        audio = self._engine.synthesize(text, reference_audio, params)
+    def _postprocess(self, audio: Audio, speed: float) -> Audio:
         audio = resample(audio, self._engine.sample_rate, self._settings.output_sample_rate)
         if speed != 1.0:
             audio = change_tempo(audio, self._settings.output_sample_rate, speed)

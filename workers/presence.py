@@ -19,23 +19,29 @@ class WorkerPresence:
         self._redis = client
         self._key = presence_key(f"{socket.gethostname()}:{os.getpid()}")
         self._state = WorkerState.IDLE
-        self._stopped = threading.Event()
+        self._changed = threading.Event()
+        self._stopped = False
 
     def start(self) -> None:
         self._write()
         threading.Thread(target=self._refresh, name="worker-presence", daemon=True).start()
 
     def set(self, state: WorkerState) -> None:
+        """Record the state; the presence thread writes it, so a job never waits on this."""
         self._state = state
-        self._write()
+        self._changed.set()
 
     def stop(self) -> None:
-        self._stopped.set()
+        self._stopped = True
+        self._changed.set()
         self._redis.delete(self._key)
 
     def _refresh(self) -> None:
-        while not self._stopped.wait(PRESENCE_REFRESH_S):
-            self._write()
+        while not self._stopped:
+            self._changed.wait(PRESENCE_REFRESH_S)
+            self._changed.clear()
+            if not self._stopped:
+                self._write()
 
     def _write(self) -> None:
         try:

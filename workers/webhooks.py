@@ -23,8 +23,8 @@ from standardwebhooks.webhooks import Webhook
 
 from core.settings import Settings
 from tasks import names
-from tasks.jobs import record_key
-from tasks.status import WEBHOOK_ATTEMPTS_FIELD, WEBHOOK_STATE_FIELD, webhook_task_args
+from tasks.jobs import JobRecord, record_key
+from tasks.status import WEBHOOK_ATTEMPTS_FIELD, WEBHOOK_STATE_FIELD, webhook_events, webhook_task_args
 from workers.job_updates import JobUpdates
 from workers.ssrf import AllowList, TargetRefused, check_target
 
@@ -59,19 +59,22 @@ class WebhookNotifier:
         self._updates = updates
         self._last_progress: dict[str, float] = {}
 
-    def notify(self, job_id: str, event: str) -> None:
-        record = self._updates.get(job_id)
-        args = webhook_task_args(record, event) if record else None
+    def notify(self, record: JobRecord, event: str) -> None:
+        """`record` is the caller's copy, enough to tell whether anyone listens; the body is built from a fresh read."""
+        if event == "completed":
+            self._last_progress.pop(record.id, None)
+        if not record.webhook or event not in webhook_events(record):
+            return
+        latest = self._updates.get(record.id)
+        args = webhook_task_args(latest, event) if latest else None
         if args:
             self._app.send_task(names.DELIVER_WEBHOOK, args=args, queue=self._settings.service_queue)
-        if event == "completed":
-            self._last_progress.pop(job_id, None)
 
-    def progress(self, job_id: str) -> None:
+    def progress(self, record: JobRecord) -> None:
         now = time.monotonic()
-        if now - self._last_progress.get(job_id, 0.0) >= self._settings.webhook_progress_interval_s:
-            self._last_progress[job_id] = now
-            self.notify(job_id, "progress")
+        if now - self._last_progress.get(record.id, 0.0) >= self._settings.webhook_progress_interval_s:
+            self._last_progress[record.id] = now
+            self.notify(record, "progress")
 
 
 def signature_header(secrets: list[str], message_id: str, timestamp: datetime, body: str) -> str:
