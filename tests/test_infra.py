@@ -1,0 +1,723 @@
+"""The deployment files, checked as far as this machine can without Docker, and `make run`'s stack started for real.
+
+docker-compose.yml: structure, interpolation, env keys against the Settings fields, commands against the ones
+infra.dev_stack runs. Dockerfiles: non-root user, COPY sources present and not ignored, and the CMD's modules
+importable from exactly the files the image gets. infra.dev_stack: API, worker and Flower up, real MP3 out, and a
+clean stop on SIGINT or on a child's death.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import site
+import socket
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import av
+import httpx
+import pytest
+import redis
+import yaml
+
+from core.settings import Settings
+from infra import dev_stack
+from tests.support.processes import wait_for
+from tests.support.s3 import free_port
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[1]
+DEV_STACK_REDIS_URL = os.environ.get("TEST_DEV_STACK_REDIS_URL", "redis://127.0.0.1:6379/12")
+DEFAULTS = Settings.model_construct()  # the field defaults, without reading this machine's environment
+
+# Services built from our Dockerfiles, whose environment is read by core.settings.Settings.
+APP_SERVICES = ("api", "worker-gpu", "worker-cpu", "worker-service", "flower")
+# Variables that are not Settings fields but are read by something in our images.
+THIRD_PARTY_ENV = {
+    "CUDA_VISIBLE_DEVICES": "CUDA runtime: which GPU the worker sees",
+    "HF_HOME": "huggingface_hub: where the weights are cached",
+    "HF_TOKEN": "huggingface_hub: token for gated or private weights",
+    "FLOWER_BASIC_AUTH": "Flower: user:password",
+}
+
+
+# --- docker-compose.yml -------------------------------------------------------------------------------------------
+
+_INTERPOLATION = re.compile(
+    r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}|\$(?P<bare>[A-Za-z_][A-Za-z0-9_]*)"
+)
+
+
+def interpolate(value: str, env: Mapping[str, str]) -> str:
+    """Compose's variable substitution: ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, $$."""
+
+    def substitute(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name = match["name"] or match["bare"]
+        op, arg, current = match["op"], match["arg"], env.get(name)
+        if op == ":-":
+            return current or arg
+        if op == "-":
+            return arg if current is None else current
+        if op in (":?", "?") and not current:
+            raise ValueError(f"${{{name}}} is required: {arg}")
+        if current is None:
+            raise ValueError(f"${{{name}}} has no default: an unset variable would become an empty string")
+        return current
+
+    return _INTERPOLATION.sub(substitute, value)
+
+
+def interpolate_all(node: Any, env: Mapping[str, str]) -> Any:
+    if isinstance(node, str):
+        return interpolate(node, env)
+    if isinstance(node, list):
+        return [interpolate_all(item, env) for item in node]
+    if isinstance(node, dict):
+        return {key: interpolate_all(value, env) for key, value in node.items()}
+    return node
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    """docker-compose.yml as `docker compose config` would see it with nothing set in the shell."""
+    document: dict[str, Any] = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    resolved: dict[str, Any] = interpolate_all(document, {})
+    return resolved
+
+
+def settings_from(env: Mapping[str, str]) -> Settings:
+    """Settings from a container's environment alone (no .env file); other variables are not settings."""
+    values: dict[str, Any] = {key.lower(): value for key, value in env.items() if key.lower() in Settings.model_fields}
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def service_env(service: Mapping[str, Any]) -> dict[str, str]:
+    """The container's environment; a key without a value is passed through from the shell only when set there."""
+    environment = service.get("environment") or {}
+    assert isinstance(environment, dict), "environment as a mapping, so the shared anchor can be merged"
+    return {key: str(value) for key, value in environment.items() if value is not None}
+
+
+def active_services(compose: Mapping[str, Any], profiles: set[str]) -> set[str]:
+    """What `docker compose --profile ... up` starts: services without profiles, and those in an enabled one."""
+    return {
+        name
+        for name, service in compose["services"].items()
+        if not service.get("profiles") or set(service["profiles"]) & profiles
+    }
+
+
+def test_compose_file_interpolates_with_an_empty_shell() -> None:
+    # Every ${VAR} has a default: an unset variable must not silently become "" (boto3 rejects endpoint_url="").
+    interpolate_all(yaml.safe_load((REPO / "docker-compose.yml").read_text()), {})
+
+
+def test_every_service_has_an_image_or_a_build_that_exists(compose: dict[str, Any]) -> None:
+    expected = {"redis", "api", "worker-gpu", "worker-cpu", "worker-service", "flower", "minio", "minio-bucket"}
+    assert set(compose["services"]) == expected
+    for name, service in compose["services"].items():
+        assert "image" in service or "build" in service, name
+        if "build" in service:
+            build = service["build"]
+            assert (REPO / build["context"] / build["dockerfile"]).is_file(), name
+
+
+def test_depends_on_targets_exist_and_are_started_with_them(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name, service in services.items():
+        for target, condition in (service.get("depends_on") or {}).items():
+            assert target in services, f"{name} depends on unknown {target}"
+            assert condition["condition"] in ("service_started", "service_healthy", "service_completed_successfully")
+            if condition["condition"] == "service_healthy":
+                assert "healthcheck" in services[target], f"{name} waits for {target}, which has no healthcheck"
+            # A dependency in a profile the dependent lacks would not start with it.
+            assert set(services[target].get("profiles", [])) <= set(service.get("profiles", [])), (name, target)
+
+
+def test_profiles_keep_the_gpu_out_of_the_cpu_stack(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    default = active_services(compose, set())
+    assert default == {"redis", "api", "worker-service", "flower"}
+    cpu = active_services(compose, {"cpu"})
+    assert cpu == default | {"worker-cpu"}
+    assert not any("deploy" in services[name] for name in cpu), "docker compose --profile cpu up needs no GPU"
+    assert active_services(compose, {"gpu"}) == default | {"worker-gpu"}
+    assert active_services(compose, {"s3"}) == default | {"minio", "minio-bucket"}
+
+
+def test_redis_is_a_durable_broker(compose: dict[str, Any]) -> None:
+    redis_service = compose["services"]["redis"]
+    assert redis_service["image"].startswith("redis:7")
+    command = " ".join(redis_service["command"])
+    assert "--maxmemory-policy noeviction" in command
+    assert "--appendonly yes" in command
+    assert any(volume.endswith(":/data") for volume in redis_service["volumes"])
+    assert "redis-cli" in redis_service["healthcheck"]["test"]
+
+
+def test_gpu_worker_reserves_one_nvidia_gpu(compose: dict[str, Any]) -> None:
+    worker = compose["services"]["worker-gpu"]
+    devices = worker["deploy"]["resources"]["reservations"]["devices"]
+    assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
+    env = service_env(worker)
+    assert env["TTS_ENGINE"] == "chatterbox"
+    assert env["CUDA_VISIBLE_DEVICES"] == "0"
+    assert env["HF_HOME"] in {volume.split(":")[1] for volume in worker["volumes"]}, "the weights cache is a volume"
+
+
+def _seconds(duration: str) -> float:
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", duration)
+    assert "".join(number + unit for number, unit in parts) == duration, f"unparsed duration {duration}"
+    return sum(float(number) * units[unit] for number, unit in parts)
+
+
+def test_workers_get_past_the_hard_time_limit_before_a_kill(compose: dict[str, Any]) -> None:
+    for name in ("worker-gpu", "worker-cpu", "worker-service"):
+        service = compose["services"][name]
+        limit = settings_from(service_env(service)).task_time_limit_s
+        assert _seconds(service["stop_grace_period"]) > limit, name
+
+
+def test_app_environment_is_settings_fields_or_known_variables(compose: dict[str, Any]) -> None:
+    assert not DEFAULTS.model_config.get("env_prefix"), "env names below assume no prefix"
+    fields = {name.upper() for name in Settings.model_fields}
+    for name in APP_SERVICES:
+        service = compose["services"][name]
+        unknown = set(service.get("environment") or {}) - fields - set(THIRD_PARTY_ENV)
+        assert not unknown, f"{name}: {sorted(unknown)} are neither Settings fields nor known variables"
+
+
+def test_app_environment_builds_valid_settings(compose: dict[str, Any]) -> None:
+    for name in APP_SERVICES:
+        env = service_env(compose["services"][name])
+        settings = settings_from(env)
+        assert settings.redis_url.startswith("redis://redis:"), name
+        assert settings.data_dir == Path("/app/data")
+    # Workers built from the API image have no torch: they must never be configured for ChatterBox.
+    for name in ("worker-cpu", "worker-service"):
+        assert service_env(compose["services"][name])["TTS_ENGINE"] == "espeak"
+
+
+def test_commands_are_the_ones_make_run_uses(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    tts, service_queue = DEFAULTS.tts_queue, DEFAULTS.service_queue
+    assert services["api"]["command"] == dev_stack.api_command("0.0.0.0", 8000)
+    assert services["worker-gpu"]["command"] == dev_stack.worker_command([tts], 1, "INFO")
+    assert services["worker-cpu"]["command"] == dev_stack.worker_command([tts], 1, "INFO")
+    assert services["worker-service"]["command"] == dev_stack.worker_command([service_queue], 1, "INFO")
+    assert services["flower"]["command"] == dev_stack.flower_command(5555, "0.0.0.0")
+
+
+def _published(port_spec: str) -> tuple[str, int, int]:
+    """ "[host:]published:target" as (host, published, target); no host means every interface."""
+    *host, published, target = port_spec.split(":")
+    return (host[0] if host else "0.0.0.0", int(published), int(target))
+
+
+def test_ports_match_the_commands_and_do_not_collide(compose: dict[str, Any]) -> None:
+    published: list[tuple[str, int]] = []
+    targets: dict[str, set[int]] = {}
+    for name, service in compose["services"].items():
+        for spec in service.get("ports", []):
+            host, port, target = _published(spec)
+            published.append((host, port))
+            targets.setdefault(name, set()).add(target)
+    assert len(published) == len(set(published)), published
+    assert targets["api"] == {8000}
+    assert targets["flower"] == {5555}
+    assert ("127.0.0.1", 5555) in published, "Flower's /metrics has no auth: publish it on loopback only"
+
+
+def test_volumes_are_declared_and_voices_shared(compose: dict[str, Any]) -> None:
+    declared = set(compose["volumes"])
+    assert {"data", "voices", "hf-cache"} <= declared
+    mounts: dict[str, dict[str, str]] = {}
+    for name, service in compose["services"].items():
+        for volume in service.get("volumes", []):
+            source, target, *mode = volume.split(":")
+            assert source in declared, f"{name} mounts undeclared volume {source}"
+            mounts.setdefault(name, {})[target] = mode[0] if mode else "rw"
+    for name in ("api", "worker-gpu", "worker-cpu", "worker-service"):
+        voices_dir = service_env(compose["services"][name])["VOICES_DIR"]
+        assert voices_dir in mounts[name], f"{name} does not mount the voices volume at VOICES_DIR"
+        assert "/app/data" in mounts[name], f"{name} does not share the data volume (local audio store)"
+    assert mounts["api"]["/app/voices"] == "rw", "uploads are written by the API"
+
+
+def test_flower_auth_comes_from_the_shell_only(compose: dict[str, Any]) -> None:
+    # Passed through unset when the shell has none: an empty FLOWER_BASIC_AUTH locks everyone out.
+    assert (
+        yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]["flower"]["environment"][
+            "FLOWER_BASIC_AUTH"
+        ]
+        is None
+    )
+
+
+# --- Dockerfiles --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Instruction:
+    keyword: str
+    args: str
+
+    def exec_form(self) -> list[str]:
+        words = json.loads(self.args)
+        assert isinstance(words, list), f"{self.keyword} in exec (JSON) form"
+        return [str(word) for word in words]
+
+
+def parse_dockerfile(path: Path) -> list[Instruction]:
+    instructions: list[Instruction] = []
+    pending = ""
+    for line in path.read_text().splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue  # comments may sit inside a continued instruction too
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        keyword, _, args = (pending + stripped).partition(" ")
+        instructions.append(Instruction(keyword.upper(), args.strip()))
+        pending = ""
+    assert not pending, f"{path.name} ends inside a continued line"
+    return instructions
+
+
+def copy_sources(instruction: Instruction) -> tuple[list[str], str]:
+    words = instruction.args.split()
+    assert not any(word.startswith("--from") for word in words)
+    words = [word for word in words if not word.startswith("--")]
+    return words[:-1], words[-1]
+
+
+def dockerignore_patterns() -> list[tuple[bool, re.Pattern[str]]]:
+    patterns = []
+    for line in (REPO / ".dockerignore").read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        negated = line.startswith("!")
+        glob = line.lstrip("!").strip("/")
+        regex = ""
+        for token in re.split(r"(\*\*/|\*\*|\*|\?)", glob):
+            regex += {"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}.get(token, re.escape(token))
+        patterns.append((negated, re.compile(regex + r"\Z")))
+    return patterns
+
+
+def ignored(relative: str, patterns: list[tuple[bool, re.Pattern[str]]]) -> bool:
+    """Docker's rule: a path is excluded when it or a parent matches the last matching pattern."""
+    parts = relative.split("/")
+    candidates = ["/".join(parts[: index + 1]) for index in range(len(parts))]
+    result = False
+    for negated, pattern in patterns:
+        if any(pattern.match(candidate) for candidate in candidates):
+            result = not negated
+    return result
+
+
+def context_files(source: str, patterns: list[tuple[bool, re.Pattern[str]]]) -> list[Path]:
+    root = REPO / source
+    files = [root] if root.is_file() else sorted(path for path in root.rglob("*") if path.is_file())
+    return [path for path in files if not ignored(path.relative_to(REPO).as_posix(), patterns)]
+
+
+def image_tree(dockerfile: Path, destination: Path) -> Path:
+    """The files the image's WORKDIR gets from the build context, laid out in `destination`."""
+    patterns = dockerignore_patterns()
+    for instruction in parse_dockerfile(dockerfile):
+        if instruction.keyword != "COPY" or "--from" in instruction.args:
+            continue
+        sources, target = copy_sources(instruction)
+        for source in sources:
+            for path in context_files(source, patterns):
+                if (REPO / source).is_dir():
+                    relative = path.relative_to(REPO / source)
+                    into = destination / target.rstrip("/") / relative if target != "./" else destination / relative
+                elif target.endswith("/"):
+                    into = destination / target / path.name
+                else:
+                    into = destination / target
+                into.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, into)
+    return destination
+
+
+DOCKERFILES = ("Dockerfile.api", "Dockerfile.gpu")
+
+
+@pytest.mark.parametrize("name", DOCKERFILES)
+def test_dockerfile_runs_as_a_non_root_user(name: str) -> None:
+    users = [instruction.args for instruction in parse_dockerfile(REPO / name) if instruction.keyword == "USER"]
+    assert users, f"{name} has no USER"
+    user = users[-1].split(":")[0]
+    assert user not in ("root", "0"), f"{name} runs as {users[-1]}"
+
+
+@pytest.mark.parametrize("name", DOCKERFILES)
+def test_dockerfile_copies_files_that_exist_and_are_in_the_context(name: str) -> None:
+    patterns = dockerignore_patterns()
+    copied: list[str] = []
+    for instruction in parse_dockerfile(REPO / name):
+        if instruction.keyword == "COPY" and "--from" not in instruction.args:
+            sources, _ = copy_sources(instruction)
+            for source in sources:
+                assert (REPO / source).exists(), f"{name} copies missing {source}"
+                assert not ignored(source, patterns), f"{name} copies {source}, which .dockerignore excludes"
+                assert context_files(source, patterns), f"{name} copies {source}, which has no file in the context"
+                copied.append(source)
+        if instruction.keyword == "RUN":
+            for requirements in re.findall(r"-r\s+(\S+)", instruction.args):
+                if requirements.startswith("/tmp/"):
+                    continue  # written by the same RUN
+                assert (REPO / requirements).is_file(), f"{name} installs missing {requirements}"
+                assert requirements in copied, f"{name} installs {requirements} before copying it"
+
+
+def test_dockerignore_keeps_environments_data_and_secrets_out() -> None:
+    patterns = dockerignore_patterns()
+    for path in (".git", ".venv/bin/python", "data/outputs/x.mp3", ".env", "tests/test_infra.py"):
+        assert ignored(path, patterns), path
+    for path in ("core/__pycache__/settings.cpython-311.pyc", "workers/engines/__pycache__"):
+        assert ignored(path, patterns), path
+    for path in ("pyproject.toml", "api/main.py", "requirements/gpu.txt", "infra/healthcheck.py"):
+        assert not ignored(path, patterns), path
+
+
+def test_api_image_is_slim_without_torch_or_dev_extras() -> None:
+    instructions = parse_dockerfile(REPO / "Dockerfile.api")
+    assert [i.args for i in instructions if i.keyword == "FROM"] == ["python:3.11-slim"]
+    runs = " ".join(i.args for i in instructions if i.keyword == "RUN")
+    assert "torch" not in runs
+    assert "[dev]" not in runs
+    assert "apt-get" not in runs, "the wheels bundle espeak-ng and FFmpeg"
+    # Every package pyproject.toml installs is copied.
+    packages = {pattern.rstrip("*") for pattern in _pyproject_packages()}
+    copied = {copy_sources(i)[0][0] for i in instructions if i.keyword == "COPY"}
+    assert packages <= copied
+    healthchecks = [i.args for i in instructions if i.keyword == "HEALTHCHECK"]
+    assert len(healthchecks) == 1 and "infra.healthcheck" in healthchecks[0]
+
+
+def _pyproject_packages() -> list[str]:
+    import tomllib
+
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    include: list[str] = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    return include
+
+
+def test_api_image_cmd_is_the_api_command() -> None:
+    cmds = [i.exec_form() for i in parse_dockerfile(REPO / "Dockerfile.api") if i.keyword == "CMD"]
+    assert cmds == [dev_stack.api_command("0.0.0.0", 8000)]
+
+
+def test_gpu_image_consumes_the_tts_queue_with_one_prefork_child() -> None:
+    cmds = [i.exec_form() for i in parse_dockerfile(REPO / "Dockerfile.gpu") if i.keyword == "CMD"]
+    assert len(cmds) == 1
+    command = cmds[0]
+    assert command[:3] == ["celery", "-A", dev_stack.CELERY_APP]
+    assert command[command.index("-Q") + 1] == DEFAULTS.tts_queue
+    assert command[command.index("-P") + 1] == "prefork"
+    assert command[command.index("-c") + 1] == "1"
+
+
+def module_references(command: list[str]) -> list[str]:
+    """`celery -A mod`, `uvicorn mod:attr`, `python -m mod`: what the command imports."""
+    if command[0] == "celery":
+        return [command[command.index("-A") + 1]]
+    if command[0] == "uvicorn":
+        return [command[1]]
+    if command[:2] == ["python", "-m"]:
+        return [command[2]]
+    if command[0] == "CMD-SHELL":
+        return module_references(command[1].split())
+    if command[0] == "CMD":
+        return module_references(command[1:])
+    return []
+
+
+_IMPORT_CHECK = textwrap.dedent(
+    """
+    import importlib, json, sys
+    from celery import Celery
+    from fastapi import FastAPI
+    problems = []
+    for ref in json.loads(sys.argv[1]):
+        module_name, _, attribute = ref.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as error:
+            problems.append(f"{ref}: {error!r}")
+            continue
+        if not module.__file__.startswith(sys.argv[2]):
+            problems.append(f"{ref}: imported from {module.__file__}, outside the image's files")
+        if attribute:
+            factory = getattr(module, attribute)
+            if not isinstance(factory(), FastAPI):
+                problems.append(f"{ref}: the factory does not build a FastAPI app")
+        elif module_name == "workers.celery_worker" and not isinstance(module.app, Celery):
+            problems.append(f"{ref}: no Celery app")
+        elif module_name.startswith("infra.") and not callable(getattr(module, "main", None)):
+            problems.append(f"{ref}: no main()")
+    print("\\n".join(problems))
+    sys.exit(1 if problems else 0)
+    """
+)
+
+
+def _commands_run_in(image: str, compose: dict[str, Any]) -> list[list[str]]:
+    """The image's CMD, ENTRYPOINT and HEALTHCHECK, and every command and healthcheck compose runs in it."""
+    commands: list[list[str]] = []
+    for instruction in parse_dockerfile(REPO / image):
+        if instruction.keyword in ("CMD", "ENTRYPOINT"):
+            commands.append(instruction.exec_form())
+        elif instruction.keyword == "HEALTHCHECK":
+            _options, _, command = instruction.args.partition(" CMD ")
+            commands.append(json.loads(command))
+    for service in compose["services"].values():
+        if service.get("build", {}).get("dockerfile") == image:
+            commands.append(service["command"])
+            if "healthcheck" in service:
+                commands.append(service["healthcheck"]["test"])
+    return commands
+
+
+@pytest.mark.parametrize("image", DOCKERFILES)
+def test_image_commands_import_from_the_files_the_image_gets(
+    image: str, compose: dict[str, Any], tmp_path: Path
+) -> None:
+    refs = sorted({ref for command in _commands_run_in(image, compose) for ref in module_references(command)})
+    assert "workers.celery_worker" in refs
+    tree = image_tree(REPO / image, tmp_path / "app")
+    # -S: no .pth files, so the editable install of this repo cannot stand in for a file the image lacks.
+    path = [str(tree), *site.getsitepackages()]
+    bootstrap = f"import sys; sys.path[:0] = {path!r}; exec(sys.argv.pop(1))"
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", bootstrap, _IMPORT_CHECK, json.dumps(refs), str(tree)],
+        cwd=tree,
+        env={**os.environ, "DATA_DIR": str(tmp_path / "data")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- infra.dev_stack ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DevStack:
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    base_url: str
+    flower_port: int
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout_s: float = 90) -> None:
+        wait_for(lambda: "ready: API" in self.log() or self.process.poll() is not None, timeout_s, "dev stack ready")
+        assert self.process.poll() is None, f"dev_stack exited early:\n{self.log()}"
+
+
+def children_of(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def descendants(pid: int) -> set[int]:
+    found: set[int] = set()
+    pending = [pid]
+    while pending:
+        for child in children_of(pending.pop()):
+            if child not in found:
+                found.add(child)
+                pending.append(child)
+    return found
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def role(pid: int) -> str:
+    """Which of dev_stack's children this is, from its argv."""
+    words = cmdline(pid).split()
+    return next((name for name in ("uvicorn", "worker", "flower") if name in words), "?")
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"  # a zombie has exited; only its parent's reaping is left
+
+
+@pytest.fixture
+def dev_redis() -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(DEV_STACK_REDIS_URL)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+def start_dev_stack(tmp_path: Path, flower_port: int, **extra_env: str) -> DevStack:
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if key not in ("API_KEYS", "PUBLIC_BASE_URL", "HOST")}
+    env.update(
+        {
+            "PORT": str(port),
+            "FLOWER_PORT": str(flower_port),
+            "REDIS_URL": DEV_STACK_REDIS_URL,
+            "DATA_DIR": str(tmp_path / "data"),
+            "TTS_ENGINE": "espeak",
+            "STORAGE_BACKEND": "local",
+            **extra_env,
+        }
+    )
+    log_path = tmp_path / "dev_stack.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "infra.dev_stack"], cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT
+        )
+    return DevStack(process, log_path, f"http://127.0.0.1:{port}", flower_port)
+
+
+def stop(stack: DevStack) -> None:
+    if stack.process.poll() is None:
+        stack.process.kill()
+        stack.process.wait()
+
+
+def assert_all_gone(pids: set[int]) -> None:
+    wait_for(lambda: not any(alive(pid) for pid in pids), 15, "the stack's processes to exit")
+
+
+def test_dev_stack_serves_speech_and_stops_cleanly_on_sigint(tmp_path: Path, dev_redis: redis.Redis) -> None:
+    stack = start_dev_stack(tmp_path, free_port(), FLOWER_BASIC_AUTH="admin:s3cret")
+    try:
+        stack.wait_ready()
+        children = children_of(stack.process.pid)
+        assert sorted(role(pid) for pid in children) == ["flower", "uvicorn", "worker"], [cmdline(p) for p in children]
+        # The containers' health probes, against the real API and Flower.
+        port = stack.base_url.rpartition(":")[2]
+        probe = [sys.executable, "-m", "infra.healthcheck"]
+        env = {**os.environ, "PORT": port}
+        assert subprocess.run(probe, cwd=REPO, env=env, timeout=30).returncode == 0
+        flower_health = f"http://127.0.0.1:{stack.flower_port}/healthcheck"
+        assert subprocess.run([*probe, flower_health], cwd=REPO, env=env, timeout=30).returncode == 0
+        free = f"http://127.0.0.1:{free_port()}/health"
+        assert subprocess.run([*probe, free], cwd=REPO, env=env, timeout=30).returncode == 1
+
+        response = httpx.post(
+            f"{stack.base_url}/v1/audio/speech",
+            json={"model": "tts-1", "voice": "alloy", "input": "The local stack speaks."},
+            timeout=60,
+        )
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "audio/mpeg"
+        with av.open(io.BytesIO(response.content), "r", format="mp3") as container:
+            frames = list(container.decode(audio=0))
+        assert sum(frame.samples for frame in frames) / frames[0].sample_rate > 0.5
+
+        flower = f"http://127.0.0.1:{stack.flower_port}/"
+        assert httpx.get(flower, timeout=10).status_code == 401
+        assert httpx.get(flower, auth=("admin", "s3cret"), timeout=10).status_code == 200
+
+        everything = descendants(stack.process.pid)
+        stack.process.send_signal(signal.SIGINT)
+        assert stack.process.wait(60) == 0, stack.log()
+        assert_all_gone(everything)
+        log = stack.log()
+        assert "SIGINT received" in log
+        for prefix in ("api    | ", "worker | ", "flower | ", "stack  | "):
+            assert prefix in log, prefix
+    finally:
+        stop(stack)
+
+
+def test_dev_stack_stops_everything_when_the_worker_dies(tmp_path: Path, dev_redis: redis.Redis) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        flower_port = taken.getsockname()[1]
+        stack = start_dev_stack(tmp_path, flower_port)
+        try:
+            stack.wait_ready()
+            assert f"port {flower_port} is taken" in stack.log()
+            assert "Flower not running" in stack.log()
+            children = children_of(stack.process.pid)
+            assert sorted(role(pid) for pid in children) == ["uvicorn", "worker"]
+            (worker,) = [pid for pid in children if role(pid) == "worker"]
+            assert children_of(worker), "the worker's pool child"
+            everything = descendants(stack.process.pid)
+
+            os.kill(worker, signal.SIGKILL)
+            assert stack.process.wait(60) == 1, stack.log()
+            assert_all_gone(everything)  # the API and the orphaned pool child too
+            assert "worker exited unexpectedly" in stack.log()
+        finally:
+            stop(stack)
+
+
+def test_child_env_points_file_links_at_the_real_port_and_drops_empty_flower_auth(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FLOWER_BASIC_AUTH", "")
+    monkeypatch.delenv("PUBLIC_BASE_URL", raising=False)
+    env = dev_stack._child_env(settings_from({}), "http://127.0.0.1:9999")
+    assert env["PUBLIC_BASE_URL"] == "http://127.0.0.1:9999"
+    assert "FLOWER_BASIC_AUTH" not in env
+    explicit = settings_from({"PUBLIC_BASE_URL": "https://tts.example.com"})
+    assert "PUBLIC_BASE_URL" not in dev_stack._child_env(explicit, "http://127.0.0.1:9999")
+
+
+def test_banner_is_one_line_with_urls_and_an_example() -> None:
+    banner = dev_stack._banner(settings_from({}), "http://127.0.0.1:8000", "http://127.0.0.1:5555")
+    assert "\n" not in banner
+    for part in (
+        "http://127.0.0.1:8000/docs",
+        "http://127.0.0.1:5555",
+        "curl -s http://127.0.0.1:8000/v1/audio/speech",
+    ):
+        assert part in banner
+    keyed = settings_from({"API_KEYS": "k1"})
+    banner = dev_stack._banner(keyed, "http://127.0.0.1:8000", None)
+    assert "Bearer $API_KEY" in banner and "k1" not in banner
+    assert "Flower not running" in banner
+
+
+def test_the_port_check_sees_a_listening_socket() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        assert not dev_stack._port_free("127.0.0.1", taken.getsockname()[1])
+    assert dev_stack._port_free("127.0.0.1", free_port())
