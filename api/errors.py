@@ -14,6 +14,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,15 @@ def error_body(status_code: int, message: str, param: str | None = None, code: s
     }
 
 
+def broker_unavailable() -> APIError:
+    return APIError(
+        503,
+        "The job queue is unavailable. Retry later.",
+        code="queue_unavailable",
+        headers={"Retry-After": "5"},
+    )
+
+
 def error_response(error: APIError) -> JSONResponse:
     return JSONResponse(
         error_body(error.status_code, error.message, error.param, error.code),
@@ -72,11 +83,14 @@ def error_response(error: APIError) -> JSONResponse:
 
 def _validation_error(exc: RequestValidationError) -> APIError:
     first = exc.errors()[0]
+    if first.get("type") == "json_invalid":
+        # Its location holds the character offset of the syntax error, not a parameter.
+        return APIError(400, "The request body is not valid JSON.")
     location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
     param = location[0] if location else None
     if first.get("type") == "extra_forbidden":
         return APIError(400, f"Unrecognized request argument supplied: {param}", param=param)
-    if first.get("type") in ("json_invalid", "model_attributes_type") or param is None:
+    if first.get("type") == "model_attributes_type" or param is None:
         return APIError(400, "The request body is not valid JSON for this endpoint.", param=param)
     detail = first.get("msg", "invalid value")
     dotted = ".".join(location)
@@ -96,6 +110,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
         return error_response(APIError(exc.status_code, message, headers=exc.headers))
+
+    @app.exception_handler(RedisConnectionError)
+    @app.exception_handler(RedisTimeoutError)
+    async def _broker_down(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("Redis unreachable on %s %s: %s", request.method, request.url.path, exc)
+        return error_response(broker_unavailable())
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -19,6 +19,7 @@ from tasks.jobs import (
     ACTIVE_STATUSES,
     QUEUED_SET,
     RUNNING_SET,
+    SUBMIT_SCRIPT,
     TRANSITION_SCRIPT,
     JobRecord,
     JobStatus,
@@ -43,6 +44,12 @@ class QueueUnavailable(Exception):
     """The broker could not be reached."""
 
 
+class QueueFull(Exception):
+    def __init__(self, depth: int) -> None:
+        super().__init__(f"{depth} jobs are waiting")
+        self.depth = depth
+
+
 @dataclass(frozen=True)
 class JobEvent:
     id: str
@@ -62,6 +69,9 @@ class JobClient:
         self._celery = celery_app
         self._publisher = TaskPublisher(celery_app, client)
         self._transition = client.register_script(TRANSITION_SCRIPT)
+        self._submit = client.register_script(SUBMIT_SCRIPT)
+        # Records expire on their own; ids still in the queued set long after any job's lifetime are stale.
+        self._stale_after_s = max(settings.job_ttl_s, settings.sync_job_ttl_s) * 4
 
     async def submit(
         self,
@@ -73,7 +83,10 @@ class JobClient:
         webhook: str | None = None,
         webhook_events: Sequence[str] = DEFAULT_WEBHOOK_EVENTS,
         job_id: str | None = None,
+        max_queue_depth: int | None = None,
     ) -> JobRecord:
+        """Write the record and enqueue its task atomically; with `max_queue_depth`, refuse (QueueFull) at that
+        many queued jobs instead."""
         settings = self._settings
         record = JobRecord(
             id=job_id or str(uuid.uuid4()),
@@ -97,32 +110,29 @@ class JobClient:
             settings.tts_queue,
             **_time_limits(execution_timeout_s),
         )
+        fields = [item for pair in {**record.to_hash(), **record.extra}.items() for item in pair]
         try:
-            pipe = self._redis.pipeline(transaction=True)
-            fields: Any = {**record.to_hash(), **record.extra}
-            pipe.hset(record_key(record.id), mapping=fields)
-            pipe.expire(record_key(record.id), record.ttl_s)
-            pipe.zadd(QUEUED_SET, {record.id: record.created_at})
-            pipe.xadd(events_key(record.id), {"type": "status", "status": JobStatus.IN_QUEUE.value})
-            pipe.expire(events_key(record.id), record.ttl_s)
-            pipe.lpush(settings.tts_queue, json.dumps(envelope))
-            await pipe.execute()
+            depth = await self._submit(
+                keys=[record_key(record.id), events_key(record.id), QUEUED_SET, settings.tts_queue],
+                args=[
+                    record.id,
+                    repr(record.created_at),
+                    repr(record.created_at - self._stale_after_s),
+                    max_queue_depth if max_queue_depth is not None else -1,
+                    record.ttl_s,
+                    json.dumps(envelope),
+                    *fields,
+                ],
+            )
         except RedisError as exc:
             raise QueueUnavailable(str(exc)) from exc
+        if depth < 0:
+            raise QueueFull(-int(depth) - 1)
         return record
 
     async def _publish(self, job_id: str, execution_timeout_s: float | None) -> None:
-        soft, hard = None, None
-        if execution_timeout_s is not None:
-            # The soft limit ends the job TIMED_OUT at the next chunk; the hard one is a backstop a bit later.
-            soft, hard = execution_timeout_s, execution_timeout_s + max(5.0, execution_timeout_s * 0.1)
         await self._publisher.publish(
-            names.SYNTHESIZE,
-            job_id,
-            [job_id],
-            self._settings.tts_queue,
-            soft_time_limit=soft,
-            time_limit=hard,
+            names.SYNTHESIZE, job_id, [job_id], self._settings.tts_queue, **_time_limits(execution_timeout_s)
         )
 
     async def get(self, job_id: str) -> JobRecord | None:
@@ -170,12 +180,6 @@ class JobClient:
             elif result.previous is None:
                 await self._redis.zrem(QUEUED_SET, job_id)
         return removed
-
-    async def queue_depth(self) -> int:
-        # Records expire on their own; their ids in the set are pruned once older than any job's lifetime.
-        oldest_live = time.time() - max(self._settings.job_ttl_s, self._settings.sync_job_ttl_s) * 4
-        await self._redis.zremrangebyscore(QUEUED_SET, 0, oldest_live)
-        return int(await self._redis.zcard(QUEUED_SET))
 
     async def counts(self) -> dict[str, int]:
         pipe = self._redis.pipeline(transaction=False)

@@ -262,3 +262,24 @@ return redis.call('HGETALL', KEYS[1])
 
 def begin_attempt_keys(record_id: str) -> list[str]:
     return [record_key(record_id), events_key(record_id), QUEUED_SET, RUNNING_SET, stat_key("retried")]
+
+
+# Admits and enqueues a job in one round trip: prunes stale queued ids, refuses when the queue is full (returns
+# -(depth + 1)), else writes the record, its first event and the Celery task message (returns the new depth).
+# KEYS: record, events, queued set, broker queue list.
+# ARGV: id, now, stale-before, max depth (-1: none), ttl, task message, then the record's field/value pairs.
+SUBMIT_SCRIPT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[3], 0, ARGV[3])
+local depth = redis.call('ZCARD', KEYS[3])
+local limit = tonumber(ARGV[4])
+if limit >= 0 and depth >= limit then return -(depth + 1) end
+for i = 7, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[5]))
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+redis.call('XADD', KEYS[2], '*', 'type', 'status', 'status', 'IN_QUEUE')
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[5]))
+redis.call('LPUSH', KEYS[4], ARGV[6])
+return depth + 1
+"""

@@ -24,6 +24,8 @@ from workers.text import split_into_chunks
 
 log = logging.getLogger(__name__)
 
+ENCODE_SLICE_S = 0.5
+
 
 class SynthesisCancelled(Exception):
     """The job was cancelled between two chunks."""
@@ -81,15 +83,18 @@ class SynthesisPipeline:
         joiner = ChunkJoiner(rate, settings.join_pause_ms, settings.join_crossfade_ms)
         encoded = bytearray()
         samples_out = 0
+        slice_length = round(rate * ENCODE_SLICE_S)
         engine_s = 0.0
 
         def emit(samples: Audio) -> None:
             nonlocal samples_out
             samples_out += len(samples)
-            data = encoder.write(samples)
-            if data:
-                encoded.extend(data)
-                hooks.on_audio(data)
+            # Encode in short slices so the first bytes of a long chunk go out before the rest is encoded.
+            for start in range(0, len(samples), slice_length):
+                data = encoder.write(samples[start : start + slice_length])
+                if data:
+                    encoded.extend(data)
+                    hooks.on_audio(data)
 
         keep_going = hooks.on_progress(0, len(chunks))
         for index, chunk in enumerate(chunks, start=1):

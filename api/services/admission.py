@@ -1,14 +1,18 @@
-"""Whether a new job may enter the queue: broker reachable, queue not full, and (for waiting callers) a worker."""
+"""Submitting a job: broker reachable, queue not full (checked atomically with the enqueue), and, for callers who
+wait for audio, a worker alive to make it."""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from redis.exceptions import RedisError
 
-from api.errors import APIError
+from api.errors import APIError, broker_unavailable
 from core.settings import Settings
-from tasks.client import JobClient
+from tasks.client import JobClient, QueueFull, QueueUnavailable
+from tasks.jobs import JobRecord
+from tasks.spec import SynthesisSpec
 
 WORKER_CHECK_INTERVAL_S = 1.0
 
@@ -19,16 +23,8 @@ class Admission:
         self._jobs = jobs
         self._workers_seen_at = 0.0
 
-    async def admit(self, *, needs_worker: bool) -> None:
+    async def submit(self, spec: SynthesisSpec, *, needs_worker: bool, **options: Any) -> JobRecord:
         try:
-            depth = await self._jobs.queue_depth()
-            if depth >= self._settings.max_queue_depth:
-                raise APIError(
-                    429,
-                    f"The queue is full ({depth} jobs waiting). Retry later.",
-                    code="queue_full",
-                    headers={"Retry-After": "5"},
-                )
             if needs_worker and not await self._worker_alive():
                 raise APIError(
                     503,
@@ -36,7 +32,15 @@ class Admission:
                     code="no_worker",
                     headers={"Retry-After": "10"},
                 )
-        except RedisError as exc:
+            return await self._jobs.submit(spec, max_queue_depth=self._settings.max_queue_depth, **options)
+        except QueueFull as exc:
+            raise APIError(
+                429,
+                f"The queue is full ({exc.depth} jobs waiting). Retry later.",
+                code="queue_full",
+                headers={"Retry-After": "5"},
+            ) from exc
+        except (RedisError, QueueUnavailable) as exc:
             raise broker_unavailable() from exc
 
     async def _worker_alive(self) -> bool:
@@ -49,12 +53,3 @@ class Admission:
             return False
         self._workers_seen_at = now
         return True
-
-
-def broker_unavailable() -> APIError:
-    return APIError(
-        503,
-        "The job queue is unavailable. Retry later.",
-        code="queue_unavailable",
-        headers={"Retry-After": "5"},
-    )

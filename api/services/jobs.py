@@ -22,10 +22,10 @@ from api.schemas.runpod import (
     StreamChunk,
     WorkerCounts,
 )
-from api.services.admission import Admission, broker_unavailable
+from api.services.admission import Admission
 from api.services.speech import validate_speech
 from core.settings import Settings
-from tasks.client import JobClient, QueueUnavailable
+from tasks.client import JobClient
 from tasks.jobs import JobRecord, JobStatus
 from tasks.models import resolve_model, served_model
 from tasks.spec import Sampling, SynthesisSpec
@@ -62,7 +62,8 @@ class JobService:
     def parse_input(self, job_input: dict[str, Any]) -> SynthesisSpec:
         try:
             if is_openai_input(job_input):
-                return validate_speech(SpeechRequest.model_validate(job_input), self._settings, self._voices)
+                request = SpeechRequest.model_validate(job_input)
+                return validate_speech(request, self._settings, self._voices, param_prefix="input.")
             return self._custom_spec(CustomInput.model_validate(job_input))
         except ValidationError as exc:
             raise _input_error(exc) from exc
@@ -95,20 +96,17 @@ class JobService:
 
     async def submit(self, request: RunRequest, *, sync: bool) -> JobRecord:
         spec = self.parse_input(request.input)
-        await self._admission.admit(needs_worker=False)
         policy = request.policy
         retention = self._settings.sync_job_ttl_s if sync else self._settings.job_ttl_s
-        try:
-            return await self._jobs.submit(
-                spec,
-                ttl_s=(policy.ttl // 1000) if policy and policy.ttl else None,
-                retention_s=retention,
-                execution_timeout_s=(policy.executionTimeout / 1000) if policy and policy.executionTimeout else None,
-                webhook=request.webhook,
-                webhook_events=request.webhook_events,
-            )
-        except QueueUnavailable as exc:
-            raise broker_unavailable() from exc
+        return await self._admission.submit(
+            spec,
+            needs_worker=False,
+            ttl_s=(policy.ttl // 1000) if policy and policy.ttl else None,
+            retention_s=retention,
+            execution_timeout_s=(policy.executionTimeout / 1000) if policy and policy.executionTimeout else None,
+            webhook=request.webhook,
+            webhook_events=request.webhook_events,
+        )
 
     async def run(self, request: RunRequest) -> JobAccepted:
         record = await self.submit(request, sync=False)

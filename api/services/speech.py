@@ -8,11 +8,13 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+import anyio
+
 from api.errors import APIError
 from api.schemas.openai import SpeechRequest, SpeechUsage
-from api.services.admission import Admission, broker_unavailable
+from api.services.admission import Admission
 from core.settings import Settings
-from tasks.client import JobClient, JobEvent, QueueUnavailable
+from tasks.client import JobClient, JobEvent
 from tasks.jobs import JobStatus
 from tasks.models import resolve_model, served_model
 from tasks.spec import CONTENT_TYPES, SynthesisSpec
@@ -32,30 +34,33 @@ class SpeechFailed(Exception):
         self.message = message
 
 
-def validate_speech(request: SpeechRequest, settings: Settings, voices: VoiceRegistry) -> SynthesisSpec:
-    """The request as a job, or an APIError naming the offending parameter."""
+def validate_speech(
+    request: SpeechRequest, settings: Settings, voices: VoiceRegistry, *, param_prefix: str = ""
+) -> SynthesisSpec:
+    """The request as a job, or an APIError naming the offending parameter (after `param_prefix`: the job API
+    nests the request under `input.`)."""
     if len(request.input) > settings.max_input_chars:
         raise APIError(
             400,
             f"Input is {len(request.input)} characters; the maximum is {settings.max_input_chars}.",
-            param="input",
+            param=f"{param_prefix}input",
             code="string_above_max_length",
         )
     if not request.input.strip():
-        raise APIError(400, "Input has no text to speak.", param="input")
+        raise APIError(400, "Input has no text to speak.", param=f"{param_prefix}input")
     model = resolve_model(request.model, settings)
     if model is None:
         raise APIError(
             400,
             f"Model '{request.model}' is not served here. Use {served_model(settings)} or tts-1, tts-1-hd, "
             "gpt-4o-mini-tts.",
-            param="model",
+            param=f"{param_prefix}model",
             code="model_not_found",
         )
     try:
         voices.resolve(request.voice_name)
     except UnknownVoiceError as exc:
-        raise APIError(400, str(exc), param="voice", code="voice_not_found") from exc
+        raise APIError(400, str(exc), param=f"{param_prefix}voice", code="voice_not_found") from exc
     return SynthesisSpec(
         text=request.input,
         model=model,
@@ -107,7 +112,9 @@ class SpeechStream:
         """Cancel the job unless it finished: a caller who went away should not keep a GPU busy."""
         if not self.finished:
             self.finished = True
-            result = await self.jobs.cancel(self.job_id)
+            # On a disconnect Starlette cancels the response task: unshielded, this await would be cancelled too.
+            with anyio.CancelScope(shield=True):
+                result = await self.jobs.cancel(self.job_id)
             if result.applied:
                 log.info("job %s: cancelled, its caller went away", self.job_id)
 
@@ -136,28 +143,26 @@ class SpeechService:
         spec = validate_speech(request, self._settings, self._voices).model_copy(
             update={"publish_audio": True, "store_output": False}
         )
-        await self._admission.admit(needs_worker=True)
         ttl = self._settings.sync_job_ttl_s
-        try:
-            record = await self._jobs.submit(
-                spec, ttl_s=max(ttl, int(self._settings.sync_wait_timeout_s)) + 60, retention_s=ttl
-            )
-        except QueueUnavailable as exc:
-            raise broker_unavailable() from exc
+        record = await self._admission.submit(
+            spec, needs_worker=True, ttl_s=max(ttl, int(self._settings.sync_wait_timeout_s)) + 60, retention_s=ttl
+        )
         chunks = self._audio_of(record.id)
         try:
             first = await anext(chunks, b"")
         except SpeechFailed as exc:
-            raise _speech_error(exc) from exc
+            raise _speech_error(exc, record.id) from exc
         except TimeoutError as exc:
             await self._jobs.cancel(record.id)
             raise APIError(
                 504,
                 f"Speech was not ready within {self._settings.sync_wait_timeout_s:g} s; the job was cancelled.",
                 code="timeout",
+                headers={"X-Job-Id": record.id},
             ) from exc
         except BaseException:
-            await self._jobs.cancel(record.id)
+            with anyio.CancelScope(shield=True):
+                await self._jobs.cancel(record.id)
             raise
         log.info("job %s: first audio ready, streaming", record.id)
         return SpeechStream(
@@ -188,9 +193,10 @@ def _is_terminal(event: JobEvent) -> bool:
     return event.type == "status" and event.status is not None and event.status.is_terminal
 
 
-def _speech_error(exc: SpeechFailed) -> APIError:
+def _speech_error(exc: SpeechFailed, job_id: str) -> APIError:
+    headers = {"X-Job-Id": job_id}
     if exc.status == JobStatus.TIMED_OUT:
-        return APIError(504, exc.message, code="timeout")
+        return APIError(504, exc.message, code="timeout", headers=headers)
     if exc.status == JobStatus.CANCELLED:
-        return APIError(409, "The job was cancelled before it finished.", code="cancelled")
-    return APIError(500, exc.message, code="synthesis_failed")
+        return APIError(409, "The job was cancelled before it finished.", code="cancelled", headers=headers)
+    return APIError(500, exc.message, code="synthesis_failed", headers=headers)
