@@ -11,6 +11,7 @@ from api.services.jobs import JobService
 from api.services.speech import SpeechService
 from core.settings import Settings
 from core.storage import LocalStore
+from tasks.client import JobClient
 from voices.registry import VoiceRegistry
 
 
@@ -18,6 +19,7 @@ from voices.registry import VoiceRegistry
 class Services:
     settings: Settings
     redis: aioredis.Redis
+    job_client: JobClient
     voices: VoiceRegistry
     speech: SpeechService
     jobs: JobService

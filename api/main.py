@@ -13,8 +13,10 @@ from api.dependencies import Services
 from api.errors import install_error_handlers
 from api.middleware import EdgeMiddleware
 from api.routes import files, jobs, openai
+from api.routes import metrics as metrics_route
 from api.services.admission import Admission
 from api.services.jobs import JobService
+from api.services.metrics import Metrics
 from api.services.speech import SpeechService
 from core.logs import configure_logging
 from core.settings import Settings, get_settings
@@ -36,6 +38,7 @@ def build_services(settings: Settings, client: aioredis.Redis) -> Services:
     return Services(
         settings=settings,
         redis=client,
+        job_client=job_client,
         voices=voices,
         speech=SpeechService(settings, job_client, voices, admission),
         jobs=JobService(settings, job_client, voices, admission),
@@ -63,16 +66,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="OpenAI-compatible speech and a Runpod-compatible job API over a Celery queue.",
         lifespan=lifespan,
     )
+    app.state.metrics = metrics = Metrics()
     install_error_handlers(app)
     app.include_router(openai.router)
     app.include_router(jobs.runpod_router)
     app.include_router(jobs.plain_router)
     app.include_router(files.router)
+    app.include_router(metrics_route.router)
     app.add_middleware(
         EdgeMiddleware,
         api_keys=[key.get_secret_value() for key in settings.api_keys],
         max_body_bytes=settings.max_body_bytes,
         upload_paths=[VOICE_UPLOAD_PATH],
         max_upload_bytes=settings.max_voice_upload_bytes + 64 * 1024,
+        count_request=metrics.count_request,
     )
     return app

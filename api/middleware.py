@@ -7,7 +7,7 @@ import hmac
 import json
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,12 +28,14 @@ class EdgeMiddleware:
         max_body_bytes: int,
         upload_paths: Sequence[str],
         max_upload_bytes: int,
+        count_request: Callable[[str, str, int], None],
     ) -> None:
         self._app = app
         self._keys = [key.encode() for key in api_keys]
         self._max_body = max_body_bytes
         self._upload_paths = tuple(upload_paths)
         self._max_upload = max_upload_bytes
+        self._count_request = count_request
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -46,6 +48,8 @@ class EdgeMiddleware:
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER, request_id)]
+                route = scope.get("route")
+                self._count_request(scope["method"], getattr(route, "path", "unmatched"), message["status"])
             await send(message)
 
         if self._keys and not scope["path"].startswith(OPEN_PATH_PREFIXES) and not self._authorized(headers):

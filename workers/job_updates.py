@@ -22,6 +22,13 @@ from tasks.jobs import (
     transition_args,
     transition_result,
 )
+from tasks.metrics import (
+    AUDIO_SECONDS_KEY,
+    ENGINE_SECONDS_KEY,
+    LATENCY_BUCKETS_S,
+    LATENCY_SUM_KEY,
+    latency_bucket_key,
+)
 
 
 class JobUpdates:
@@ -83,7 +90,21 @@ class JobUpdates:
             fields["output"] = json.dumps(output, separators=(",", ":"))
         if error is not None:
             fields["error"] = error
-        return self._move(record, status, frozenset({JobStatus.IN_PROGRESS}), record.retention_s, fields)
+        result = self._move(record, status, frozenset({JobStatus.IN_PROGRESS}), record.retention_s, fields)
+        if result.applied and status == JobStatus.COMPLETED and metrics:
+            self._count_completed(record, float(fields["finished_at"]), metrics)
+        return result
+
+    def _count_completed(self, record: JobRecord, finished_at: float, metrics: dict[str, str]) -> None:
+        latency = finished_at - record.created_at
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.incrbyfloat(AUDIO_SECONDS_KEY, float(metrics["audio_s"]))
+        pipe.incrbyfloat(ENGINE_SECONDS_KEY, float(metrics["engine_ms"]) / 1000)
+        pipe.incrbyfloat(LATENCY_SUM_KEY, latency)
+        for bound in LATENCY_BUCKETS_S:
+            if latency <= bound:
+                pipe.incr(latency_bucket_key(bound))
+        pipe.execute()
 
     def fail_before_start(self, record: JobRecord, error: str) -> TransitionResult:
         """End a job that will not run again (too many attempts) without it ever reaching the engine."""
