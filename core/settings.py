@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     redis_url: str = "redis://127.0.0.1:6379/0"
     data_dir: Path = Path("data")
+    flower_port: int = 5555
 
     # --- engine ---
     tts_engine: EngineName = "espeak"

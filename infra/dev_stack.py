@@ -39,7 +39,6 @@ log = logging.getLogger("stack")
 CELERY_APP = "workers.celery_worker"
 API_FACTORY = "api.main:create_app"
 FLOWER_ADDRESS = "127.0.0.1"
-DEFAULT_FLOWER_PORT = 5555
 STOP_TIMEOUT_S = 20.0
 POLL_S = 0.25
 HEALTH_TIMEOUT_S = 1.0
@@ -237,7 +236,7 @@ def run() -> int:
 
     host = _display_host(settings.host)
     base_url = f"http://{host}:{settings.port}"
-    flower_port = int(os.environ.get("FLOWER_PORT", DEFAULT_FLOWER_PORT))
+    flower_port = settings.flower_port
     env = _child_env(settings, base_url)
     commands = {
         "api": api_command(settings.host, settings.port),
