@@ -49,18 +49,7 @@ class PipelineHooks:
 
 
 def generation_params(spec: SynthesisSpec) -> GenerationParams:
-    s = spec.sampling
-    return GenerationParams(
-        temperature=s.temperature,
-        top_k=s.top_k,
-        top_p=s.top_p,
-        repetition_penalty=s.repetition_penalty,
-        min_p=s.min_p,
-        exaggeration=s.exaggeration,
-        cfg_weight=s.cfg_weight,
-        norm_loudness=s.norm_loudness,
-        language=spec.language,
-    )
+    return GenerationParams(**spec.sampling.model_dump(), language=spec.language)
 
 
 class SynthesisPipeline:

@@ -7,29 +7,21 @@ outside the engine.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
+from tasks.spec import Sampling
+
 Audio = npt.NDArray[np.float32]
 """Mono float32 samples in [-1, 1]."""
 
 
-@dataclass(frozen=True)
-class GenerationParams:
-    """Sampling parameters of the custom API (CONTRACTS.md section 2), with its defaults."""
+class GenerationParams(Sampling):
+    """What one engine call receives: the custom API's sampling parameters (with its defaults) and a language."""
 
-    temperature: float = 0.8
-    top_k: int = 1000
-    top_p: float = 0.95
-    repetition_penalty: float = 1.2
-    min_p: float = 0.0
-    exaggeration: float = 0.0
-    cfg_weight: float = 0.0
-    norm_loudness: bool = True
     language: str | None = None
 
 
