@@ -78,6 +78,7 @@ def start_stack(tmp_dir: Path, redis_url: str, *, worker_queues: str = "tts", **
         **overrides,
     }
     port = free_port()
+    env["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"  # the worker signs local-store links for this API
     worker = start_worker(env, tmp_dir, queues=worker_queues)
     api = start_api(env, tmp_dir, port)
     return Stack(base_url=f"http://127.0.0.1:{port}", env=env, api=api, worker=worker, redis=client)

@@ -37,9 +37,7 @@ class _DecodedAudio:
     sample_count: int
 
 
-def normalize_clip(
-    data: bytes, *, filename_hint: str | None, max_bytes: int, max_duration_s: float
-) -> NormalizedClip:
+def normalize_clip(data: bytes, *, filename_hint: str | None, max_bytes: int, max_duration_s: float) -> NormalizedClip:
     """Check an uploaded clip and re-encode it as a 16-bit mono WAV; raises VoiceUploadError."""
     label = repr(filename_hint) if filename_hint else "The uploaded file"
     if len(data) > max_bytes:

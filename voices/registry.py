@@ -151,9 +151,7 @@ class VoiceRegistry:
         logger.info("Added voice %r (%.1f s at %d Hz)", name, clip.duration_s, clip.sample_rate)
         return _entry(name, record)
 
-    def update_voice(
-        self, name: str, *, description: str | None = None, enabled: bool | None = None
-    ) -> VoiceEntry:
+    def update_voice(self, name: str, *, description: str | None = None, enabled: bool | None = None) -> VoiceEntry:
         """Change a voice's description or enabled flag; None leaves a field as it is."""
         changes: dict[str, object] = {}
         if description is not None:
@@ -243,6 +241,4 @@ def _enabled_names(mapping: VoiceMapping) -> list[str]:
 
 
 def _entry(name: str, record: VoiceRecord) -> VoiceEntry:
-    return VoiceEntry(
-        name=name, audio_file=record.audio_file, description=record.description, enabled=record.enabled
-    )
+    return VoiceEntry(name=name, audio_file=record.audio_file, description=record.description, enabled=record.enabled)
