@@ -3,6 +3,8 @@ callers that go away and callers that wait too long."""
 
 from __future__ import annotations
 
+import json
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +15,7 @@ import redis
 import runpod
 from openai import OpenAI
 
+from tasks.jobs import QUEUED_SET
 from tests.conftest import Stack, start_stack, stop_stack
 from tests.support.jobs import speech_text
 from tests.support.processes import ManagedProcess, start_api, wait_for
@@ -309,6 +312,35 @@ def test_client_that_disconnects_mid_stream_cancels_its_job(stack: Stack, stream
     progress = progress_of(stack.base_url, job_id)
     assert progress and progress[-1][0] < progress[-1][1]
     assert httpx.get(f"{stack.base_url}/status/{job_id}").json()["status"] == "CANCELLED"
+
+
+def test_client_that_disconnects_before_any_audio_cancels_its_job(stack: Stack) -> None:
+    # Keep the only worker busy, so the speech job waits in the queue while its caller gives up.
+    blocker = httpx.post(f"{stack.base_url}/run", json=SLOW_JOB).json()["id"]
+    try:
+        wait_for(lambda: status_of(stack.base_url, blocker) == "IN_PROGRESS", 30, "the blocker to start")
+        body = json.dumps({"model": "tts-1", "voice": "alloy", "input": "Nobody will hear this."}).encode()
+        host, port = httpx.URL(stack.base_url).host, httpx.URL(stack.base_url).port
+        with socket.create_connection((host, port)) as raw:
+            raw.sendall(
+                b"POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            wait_for(lambda: len(_queued(stack)) == 1, 10, "the speech job to be queued")
+            [job_id] = _queued(stack)
+        wait_for(lambda: status_of(stack.base_url, job_id) == "CANCELLED", 10, f"job {job_id} cancelled")
+        assert status_of(stack.base_url, blocker) == "IN_PROGRESS"
+    finally:
+        httpx.post(f"{stack.base_url}/cancel/{blocker}")
+    finish_one_job(stack.base_url)
+    state = httpx.get(f"{stack.base_url}/status/{job_id}").json()
+    assert state["status"] == "CANCELLED" and state["executionTime"] == 0
+
+
+def _queued(stack: Stack) -> list[str]:
+    queued: Any = stack.redis.zrange(QUEUED_SET, 0, -1)
+    return [raw.decode() for raw in queued]
 
 
 def test_speech_not_started_in_time_is_504_and_its_job_is_cancelled(strict: Stack) -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import StreamingResponse
 
 from api.dependencies import Services, get_services
@@ -33,14 +34,19 @@ AUDIO_RESPONSES: dict[int | str, dict[str, object]] = {
 
 
 @router.post("/audio/speech", response_class=StreamingResponse, responses=AUDIO_RESPONSES)
-async def create_speech(body: SpeechRequest, services: ServicesDep) -> StreamingResponse:
-    speech = await services.speech.start(body)
+async def create_speech(body: SpeechRequest, request: Request, services: ServicesDep) -> StreamingResponse:
+    speech = await services.speech.start(body, partial(_disconnected, request))
     headers = {"X-Job-Id": speech.job_id, "X-Sample-Rate": str(services.settings.output_sample_rate)}
     if body.stream_format == "sse":
         return StreamingResponse(
             speech.sse(), media_type="text/event-stream", headers={**headers, "Cache-Control": "no-store"}
         )
     return StreamingResponse(speech.audio(), media_type=speech.content_type, headers=headers)
+
+
+async def _disconnected(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 @router.get("/models")

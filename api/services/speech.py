@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import anyio
@@ -139,7 +140,9 @@ class SpeechService:
         self._voices = voices
         self._admission = admission
 
-    async def start(self, request: SpeechRequest) -> SpeechStream:
+    async def start(self, request: SpeechRequest, client_gone: Callable[[], Awaitable[None]]) -> SpeechStream:
+        """Submit the job and wait for its first audio; `client_gone` returns when the caller disconnects, which
+        cancels the job even before any audio exists."""
         spec = validate_speech(request, self._settings, self._voices).model_copy(
             update={"publish_audio": True, "store_output": False}
         )
@@ -149,7 +152,12 @@ class SpeechService:
         )
         chunks = self._audio_of(record.id)
         try:
-            first = await anext(chunks, b"")
+            first = await _unless_gone(anext(chunks, b""), client_gone)
+        except ClientGone as exc:
+            with anyio.CancelScope(shield=True):
+                await self._jobs.cancel(record.id)
+            log.info("job %s: cancelled, its caller went away before the first audio", record.id)
+            raise APIError(499, "The client closed the request.", code="client_closed_request") from exc
         except SpeechFailed as exc:
             raise _speech_error(exc, record.id) from exc
         except TimeoutError as exc:
@@ -187,6 +195,24 @@ class SpeechService:
                 record = await self._jobs.get(job_id)
                 message = (record.error if record else None) or f"The job ended {event.status}."
                 raise SpeechFailed(event.status or JobStatus.FAILED, message)
+
+
+class ClientGone(Exception):
+    pass
+
+
+async def _unless_gone(work: Awaitable[bytes], client_gone: Callable[[], Awaitable[None]]) -> bytes:
+    work_task = asyncio.ensure_future(work)
+    gone_task = asyncio.ensure_future(client_gone())
+    try:
+        await asyncio.wait({work_task, gone_task}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone_task.cancel()
+        if not work_task.done():
+            work_task.cancel()
+    if not work_task.done() or work_task.cancelled():
+        raise ClientGone
+    return work_task.result()
 
 
 def _is_terminal(event: JobEvent) -> bool:
