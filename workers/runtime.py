@@ -17,7 +17,7 @@ from celery import Celery
 from core.settings import Settings
 from core.storage import create_object_store
 from voices.registry import VoiceRegistry
-from workers.engines.base import Engine, GenerationParams
+from workers.engines.base import Engine
 from workers.engines.factory import create_engine
 from workers.job_runner import JobRunner
 from workers.job_updates import JobUpdates
@@ -26,9 +26,6 @@ from workers.presence import WorkerPresence
 from workers.webhooks import WebhookNotifier, WebhookSender
 
 log = logging.getLogger(__name__)
-
-WARM_UP_TEXT = "Ready."
-
 
 @dataclass
 class Synthesis:
@@ -57,11 +54,10 @@ def start(settings: Settings, app: Celery, *, synthesis: bool) -> WorkerRuntime:
 
 
 def _start_synthesis(settings: Settings, app: Celery, client: redis.Redis) -> Synthesis:
-    """Load the engine, warm it up with one sentence and build the job runner around it."""
+    """Load the engine (which warms itself up) and build the job runner around it."""
     started = time.perf_counter()
     engine = create_engine(settings)
     engine.load()
-    engine.synthesize(WARM_UP_TEXT, None, GenerationParams())
     log.info(
         "engine %s loaded on %s and warmed up in %.2f s",
         engine.name,

@@ -21,6 +21,8 @@ from workers.engines.base import Audio, EngineError, GenerationParams
 
 logger = logging.getLogger(__name__)
 
+WARM_UP_TEXT = "Ready."
+
 ESPEAK_SAMPLE_RATE = 22050
 
 # Values from espeak-ng's speak_lib.h.
@@ -182,6 +184,7 @@ class EspeakEngine:
             library = _library()
             if not library.select_voice_by_name(self._default_voice):
                 raise EngineError(f"espeak-ng has no voice named {self._default_voice!r} (setting espeak_voice)")
+        self.synthesize(WARM_UP_TEXT, None, GenerationParams())
         logger.info("espeak-ng ready: voice %s, %d words per minute", self._default_voice, self._words_per_minute)
 
     def synthesize(self, text: str, reference_audio: Path | None, params: GenerationParams) -> Audio:
