@@ -7,7 +7,7 @@ exceptions into responses, so no route leaks `str(exc)` from an unexpected failu
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -81,20 +81,30 @@ def error_response(error: APIError) -> JSONResponse:
     )
 
 
-def _validation_error(exc: RequestValidationError) -> APIError:
-    first = exc.errors()[0]
-    if first.get("type") == "json_invalid":
+def invalid_request(errors: Sequence[Mapping[str, Any]], *, prefix: str = "") -> APIError:
+    """The 400 for a request that failed validation, naming the top-level field (after `prefix`) in `param`."""
+    first = errors[0]
+    kind = first.get("type")
+    if kind == "json_invalid":
         # Its location holds the character offset of the syntax error, not a parameter.
         return APIError(400, "The request body is not valid JSON.")
-    location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
-    param = location[0] if location else None
-    if first.get("type") == "extra_forbidden":
-        return APIError(400, f"Unrecognized request argument supplied: {param}", param=param)
-    if first.get("type") == "model_attributes_type" or param is None:
-        return APIError(400, "The request body is not valid JSON for this endpoint.", param=param)
-    detail = first.get("msg", "invalid value")
-    dotted = ".".join(location)
-    return APIError(400, f"Invalid value for '{dotted}': {detail}", param=param, code="invalid_value")
+    location = _field_path(first)
+    if not location:
+        return APIError(400, "The request body is not valid JSON for this endpoint.")
+    param = f"{prefix}{location[0]}"
+    if kind == "extra_forbidden":
+        return APIError(400, f"Unrecognized request argument supplied: {prefix}{'.'.join(location)}", param=param)
+    same_field = [error for error in errors if _field_path(error)[:1] == location[:1]]
+    if len(same_field) > 1:
+        # A union (a voice name or {"id": ...}): each accepted form reports why it did not match.
+        detail = "; or ".join(dict.fromkeys(str(error.get("msg")) for error in same_field))
+        return APIError(400, f"Invalid value for '{param}': {detail}", param=param, code="invalid_value")
+    dotted = prefix + ".".join(location)
+    return APIError(400, f"Invalid value for '{dotted}': {first.get('msg')}", param=param, code="invalid_value")
+
+
+def _field_path(error: Mapping[str, Any]) -> list[str]:
+    return [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path")]
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -104,7 +114,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(_validation_error(exc))
+        return error_response(invalid_request(exc.errors()))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -171,6 +171,16 @@ def test_unknown_voice_message_lists_the_available_voices(client: OpenAI) -> Non
     assert all(name in message for name in DEFAULT_VOICES)
 
 
+def test_a_voice_of_neither_accepted_form_says_what_each_wanted(stack: Stack) -> None:
+    body = {"model": "tts-1", "voice": 123, "input": "Hello."}
+    response = httpx.post(f"{stack.base_url}/v1/audio/speech", json=body)
+    error = response.json()["error"]
+    assert (response.status_code, error["param"], error["code"]) == (400, "voice", "invalid_value")
+    assert error["message"].startswith("Invalid value for 'voice': ")
+    assert "valid string" in error["message"] and "VoiceId" in error["message"]
+    assert "voice.str" not in error["message"]
+
+
 def test_voice_given_as_an_id_object(client: OpenAI) -> None:
     speech = client.audio.speech.create(model="tts-1", voice={"id": "alloy"}, input=SENTENCES, response_format="wav")
     assert decode(speech.content)[:3] == ("wav", "pcm_s16le", 24000)

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from api.errors import APIError
+from api.errors import APIError, invalid_request
 from api.schemas.openai import SpeechRequest
 from api.schemas.runpod import (
     CustomInput,
@@ -43,15 +43,6 @@ def is_openai_input(job_input: dict[str, Any]) -> bool:
     return "model" in job_input and "voice" in job_input and "audio_prompt" not in job_input
 
 
-def _input_error(exc: ValidationError) -> APIError:
-    first = exc.errors()[0]
-    location = ".".join(str(part) for part in first.get("loc", ()))
-    param = f"input.{location}" if location else "input"
-    if first.get("type") == "extra_forbidden":
-        return APIError(400, f"Unrecognized request argument supplied: {param}", param=param)
-    return APIError(400, f"Invalid value for '{param}': {first.get('msg')}", param=param, code="invalid_value")
-
-
 class JobService:
     def __init__(self, settings: Settings, jobs: JobClient, voices: VoiceRegistry, admission: Admission) -> None:
         self._settings = settings
@@ -66,7 +57,7 @@ class JobService:
                 return validate_speech(request, self._settings, self._voices, param_prefix="input.")
             return self._custom_spec(CustomInput.model_validate(job_input))
         except ValidationError as exc:
-            raise _input_error(exc) from exc
+            raise invalid_request(exc.errors(), prefix="input.") from exc
 
     def _custom_spec(self, custom: CustomInput) -> SynthesisSpec:
         settings = self._settings
