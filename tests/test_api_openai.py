@@ -177,7 +177,7 @@ def test_a_voice_of_neither_accepted_form_says_what_each_wanted(stack: Stack) ->
     error = response.json()["error"]
     assert (response.status_code, error["param"], error["code"]) == (400, "voice", "invalid_value")
     assert error["message"].startswith("Invalid value for 'voice': ")
-    assert "valid string" in error["message"] and "VoiceId" in error["message"]
+    assert "valid string" in error["message"] and "valid dictionary" in error["message"]
     assert "voice.str" not in error["message"]
 
 
