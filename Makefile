@@ -2,38 +2,49 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test install lint typecheck bench clean
+.PHONY: run test install lint bench clean
 
-$(STAMP): pyproject.toml requirements/test-chatterbox.txt
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+
+# The service alone: no torch, no test tools.
+$(RUN_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install --quiet -e .
+	touch $(RUN_STAMP)
+
+# Test tools, plus ChatterBox itself without its dependencies (it pins torch 2.6 and gradio), as Dockerfile.gpu
+# installs it, and a CPU torch: the adapter tests read the real package's source and run around a stand-in model.
+$(TEST_STAMP): $(RUN_STAMP) requirements/test-chatterbox.txt
 	$(BIN)/pip install --quiet -e '.[dev]'
-	# ChatterBox itself pins torch 2.6 and gradio: install it without deps, as Dockerfile.gpu does,
-	# so the adapter tests read the real package's signatures.
 	$(BIN)/pip install --quiet --no-deps -r requirements/test-chatterbox.txt
-	touch $(STAMP)
+	touch $(TEST_STAMP)
 
-install: $(STAMP)
+install: $(TEST_STAMP)
 
-run: install
+run: $(RUN_STAMP)
 	$(BIN)/python -m infra.dev_stack
 
-test: install
+test: $(TEST_STAMP)
 	$(BIN)/python -m infra.ensure_redis
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 	$(BIN)/pytest -q
 
-lint: install
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy .
 
-bench: install
+# Each prints ratios measured in one run; queue and api start their own worker and API.
+bench: $(TEST_STAMP)
 	$(BIN)/python -m infra.ensure_redis
 	$(BIN)/python -m bench.encode
 	$(BIN)/python -m bench.engine
+	$(BIN)/python -m bench.queue
+	$(BIN)/python -m bench.api
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
