@@ -56,6 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.services = build_services(settings, client)
         if not settings.api_keys:
             log.warning("no API_KEYS configured: the API is open to anyone who can reach it")
+        if settings.storage_backend == "local" and settings.url_signing_key is None:
+            log.warning("no URL_SIGNING_KEY: local file links are signed with a key derived from REDIS_URL")
         log.info("serving model %s; queue %s on %s", served_model(settings), settings.tts_queue, settings.redis_url)
         yield
         await client.aclose()

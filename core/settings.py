@@ -72,7 +72,8 @@ class Settings(BaseSettings):
 
     # --- delivery ---
     storage_backend: StorageBackend = "local"
-    public_base_url: str = "http://127.0.0.1:8000"
+    public_base_url: str | None = None
+    """Origin of local-store links; unset: this API's own HOST and PORT."""
     url_signing_key: SecretStr | None = None
     s3_endpoint_url: str | None = None
     s3_public_endpoint_url: str | None = None
@@ -111,6 +112,13 @@ class Settings(BaseSettings):
     @property
     def resolved_voices_dir(self) -> Path:
         return self.voices_dir or self.data_dir / "voices"
+
+    @property
+    def resolved_public_base_url(self) -> str:
+        if self.public_base_url:
+            return self.public_base_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host  # noqa: S104
+        return f"http://{host}:{self.port}"
 
     @property
     def local_store_dir(self) -> Path:

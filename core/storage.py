@@ -101,7 +101,7 @@ class LocalStore:
 
     def __init__(self, settings: Settings) -> None:
         self._root = settings.local_store_dir
-        self._base_url = settings.public_base_url.rstrip("/")
+        self._base_url = settings.resolved_public_base_url
         self._expiry_s = settings.presign_expiry_s
         self._key = local_signing_key(settings)
 

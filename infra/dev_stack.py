@@ -217,10 +217,8 @@ def _banner(settings: Settings, base_url: str, flower_url: str | None) -> str:
     return f"ready: API {base_url}  docs {base_url}/docs  Flower {flower}  try: {example}"
 
 
-def _child_env(settings: Settings, base_url: str) -> dict[str, str]:
+def _child_env() -> dict[str, str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    if "public_base_url" not in settings.model_fields_set:
-        env["PUBLIC_BASE_URL"] = base_url  # file links must point at the port this API really listens on
     if not env.get("FLOWER_BASIC_AUTH"):
         env.pop("FLOWER_BASIC_AUTH", None)  # Flower reads an empty value as one empty credential and locks everyone out
     return env
@@ -237,7 +235,7 @@ def run() -> int:
     host = _display_host(settings.host)
     base_url = f"http://{host}:{settings.port}"
     flower_port = settings.flower_port
-    env = _child_env(settings, base_url)
+    env = _child_env()
     commands = {
         "api": api_command(settings.host, settings.port),
         "worker": worker_command(

@@ -688,16 +688,18 @@ def test_dev_stack_stops_everything_when_the_worker_dies(tmp_path: Path, dev_red
             stop(stack)
 
 
-def test_child_env_points_file_links_at_the_real_port_and_drops_empty_flower_auth(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_child_env_drops_empty_flower_auth(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLOWER_BASIC_AUTH", "")
-    monkeypatch.delenv("PUBLIC_BASE_URL", raising=False)
-    env = dev_stack._child_env(settings_from({}), "http://127.0.0.1:9999")
-    assert env["PUBLIC_BASE_URL"] == "http://127.0.0.1:9999"
-    assert "FLOWER_BASIC_AUTH" not in env
-    explicit = settings_from({"PUBLIC_BASE_URL": "https://tts.example.com"})
-    assert "PUBLIC_BASE_URL" not in dev_stack._child_env(explicit, "http://127.0.0.1:9999")
+    assert "FLOWER_BASIC_AUTH" not in dev_stack._child_env()
+    monkeypatch.setenv("FLOWER_BASIC_AUTH", "user:pass")
+    assert dev_stack._child_env()["FLOWER_BASIC_AUTH"] == "user:pass"
+
+
+def test_file_links_point_at_the_port_the_api_listens_on_unless_told_otherwise() -> None:
+    assert settings_from({"PORT": "9999"}).resolved_public_base_url == "http://127.0.0.1:9999"
+    assert settings_from({"HOST": "0.0.0.0", "PORT": "81"}).resolved_public_base_url == "http://127.0.0.1:81"
+    explicit = settings_from({"PORT": "9999", "PUBLIC_BASE_URL": "https://tts.example.com/"})
+    assert explicit.resolved_public_base_url == "https://tts.example.com"
 
 
 def test_banner_is_one_line_with_urls_and_an_example() -> None:
