@@ -27,6 +27,7 @@ from workers.webhooks import WebhookNotifier, WebhookSender
 
 log = logging.getLogger(__name__)
 
+
 @dataclass
 class Synthesis:
     engine: Engine
