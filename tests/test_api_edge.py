@@ -17,6 +17,7 @@ from openai import OpenAI
 
 from tasks.jobs import QUEUED_SET
 from tests.conftest import Stack, start_stack, stop_stack
+from tests.support.api import assert_error
 from tests.support.jobs import speech_text
 from tests.support.processes import ManagedProcess, start_api, wait_for
 from tests.support.s3 import free_port
@@ -29,18 +30,6 @@ SPEECH = {"model": "tts-1", "voice": "alloy", "input": "Hello at the edge."}
 # Seconds of work for the espeak worker: many chunks, each stretched 4x and encoded as Opus.
 SLOW_SPEECH = {"model": "tts-1", "voice": "alloy", "input": speech_text(20), "speed": 0.25, "response_format": "opus"}
 SLOW_JOB = {"input": {"text": speech_text(20), "speed": 0.25}}
-
-
-def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
-    assert response.headers.get("x-request-id")
-    body = response.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"message", "type", "param", "code"}
-    assert body["error"]["message"]
-    if code is not None:
-        assert body["error"]["code"] == code
-    return dict(body["error"])
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ import redis
 import runpod
 
 from tests.conftest import Stack, start_stack, stop_stack
+from tests.support.api import assert_error
 from tests.support.jobs import speech_text
 from tests.support.processes import start_api, wait_for
 from tests.support.s3 import free_port
@@ -38,16 +39,6 @@ def decode(data: bytes) -> tuple[str, str, int, float]:
         stream = container.streams.audio[0]
         samples = sum(frame.samples for frame in container.decode(stream))
         return container.format.name, stream.codec_context.name, stream.channels, samples / stream.rate
-
-
-def assert_error(response: httpx.Response, status: int, param: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
-    body = response.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"message", "type", "param", "code"}
-    assert body["error"]["message"]
-    assert body["error"]["param"] == param
-    return dict(body["error"])
 
 
 def status_of(base_url: str, job_id: str) -> dict[str, Any]:
@@ -161,9 +152,9 @@ def test_signed_audio_url_is_checked(stack: Stack, endpoint: runpod.Endpoint) ->
     url = httpx.URL(endpoint.run_sync({"text": "Signed."}, timeout=60)["audio_url"])
     assert fetch_audio(stack, str(url)).status_code == 200
     tampered = url.copy_set_param("signature", "0" * len(url.params["signature"]))
-    assert_error(fetch_audio(stack, str(tampered)), 404)
+    assert_error(fetch_audio(stack, str(tampered)), 404, None)
     other_key = url.copy_with(path=url.path.replace(url.path.rsplit("/", 1)[1], "someone-else.ogg"))
-    assert_error(fetch_audio(stack, str(other_key)), 404)
+    assert_error(fetch_audio(stack, str(other_key)), 404, None)
 
 
 @pytest.mark.parametrize(
@@ -239,7 +230,7 @@ def test_run_and_status_at_both_mounts(stack: Stack, prefix: str) -> None:
 def test_unknown_job_is_404(stack: Stack, prefix: str, job_id: str) -> None:
     base = f"{stack.base_url}{prefix}"
     for method, route in [("GET", "status"), ("POST", "cancel"), ("POST", "retry"), ("GET", "stream")]:
-        error = assert_error(httpx.request(method, f"{base}/{route}/{job_id}"), 404)
+        error = assert_error(httpx.request(method, f"{base}/{route}/{job_id}"), 404, None)
         assert error["type"] == "not_found_error"
 
 
@@ -272,10 +263,10 @@ def test_cancel_a_running_job(stack: Stack, sdk_base: None) -> None:
     wait_for(lambda: status_of(stack.base_url, job.job_id)["status"] == "IN_PROGRESS", 30, "the job to start")
     assert job.cancel() == {"id": job.job_id, "status": "CANCELLED"}
     assert status_of(stack.base_url, job.job_id)["status"] == "CANCELLED"
-    again = assert_error(httpx.post(f"{stack.base_url}/cancel/{job.job_id}"), 400)
+    again = assert_error(httpx.post(f"{stack.base_url}/cancel/{job.job_id}"), 400, None)
     assert "CANCELLED" in again["message"]
     # A cancelled job cannot be retried either.
-    assert_error(httpx.post(f"{stack.base_url}/retry/{job.job_id}"), 400)
+    assert_error(httpx.post(f"{stack.base_url}/retry/{job.job_id}"), 400, None)
     # The worker moves on: the next job completes, and the cancelled one never does.
     follow_up = httpx.post(f"{stack.base_url}/runsync", json={"input": {"text": "Next."}}, timeout=60).json()
     assert follow_up["status"] == "COMPLETED"
@@ -293,7 +284,7 @@ def test_cancel_a_queued_job_and_it_never_runs(workerless: str) -> None:
 def test_retry_only_failed_jobs(stack: Stack) -> None:
     done = httpx.post(f"{stack.base_url}/runsync", json={"input": {"text": TEXT}}, timeout=60).json()
     assert done["status"] == "COMPLETED"
-    error = assert_error(httpx.post(f"{stack.base_url}/retry/{done['id']}"), 400)
+    error = assert_error(httpx.post(f"{stack.base_url}/retry/{done['id']}"), 400, None)
     assert "COMPLETED" in error["message"]
     # espeak-ng has no language "xx": the engine refuses it and the job fails with the reason.
     failed = httpx.post(

@@ -15,6 +15,7 @@ import pytest
 from openai import OpenAI, omit
 
 from tests.conftest import Stack
+from tests.support.api import assert_error
 from tests.support.jobs import speech_text
 
 pytestmark = pytest.mark.integration
@@ -43,20 +44,6 @@ def decode(data: bytes) -> tuple[str, str, int, int, float]:
         stream = container.streams.audio[0]
         samples = sum(frame.samples for frame in container.decode(stream))
         return container.format.name, stream.codec_context.name, stream.rate, stream.channels, samples / stream.rate
-
-
-def assert_error(response: httpx.Response, status: int, param: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
-    body = response.json()
-    assert set(body) == {"error"}
-    error = body["error"]
-    assert set(error) == {"message", "type", "param", "code"}
-    assert isinstance(error["message"], str) and error["message"]
-    assert isinstance(error["type"], str) and error["type"]
-    assert error["param"] == param
-    assert response.headers.get("x-request-id")
-    return dict(error)
 
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))

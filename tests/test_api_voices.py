@@ -18,6 +18,7 @@ import pytest
 from openai import OpenAI
 
 from tests.conftest import Stack
+from tests.support.api import assert_error
 
 pytestmark = pytest.mark.integration
 
@@ -39,16 +40,6 @@ def wav_bytes(seconds: float = 2.0, rate: int = 24000) -> bytes:
 
 def new_name() -> str:
     return f"voice-{uuid.uuid4().hex[:8]}"
-
-
-def assert_error(response: httpx.Response, status: int, param: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
-    body = response.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"message", "type", "param", "code"}
-    assert body["error"]["message"]
-    assert body["error"]["param"] == param
-    return dict(body["error"])
 
 
 def upload(
@@ -162,7 +153,7 @@ def test_upload_over_the_size_limit_is_413(stack: Stack) -> None:
     error = assert_error(upload(stack, new_name(), b"\x00" * (DEFAULT_UPLOAD_LIMIT + 1)), 413, "file")
     assert str(DEFAULT_UPLOAD_LIMIT) in error["message"]
     # Far over: refused at the edge before the body is read.
-    assert_error(upload(stack, new_name(), b"\x00" * (DEFAULT_UPLOAD_LIMIT + 512 * 1024)), 413)
+    assert_error(upload(stack, new_name(), b"\x00" * (DEFAULT_UPLOAD_LIMIT + 512 * 1024)), 413, None)
 
 
 def test_disabled_voice_cannot_speak_until_enabled_again(stack: Stack, client: OpenAI) -> None:
