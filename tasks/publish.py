@@ -58,17 +58,7 @@ class TaskPublisher:
         self._app = app
         self._redis = client
 
-    async def publish(
-        self,
-        name: str,
-        task_id: str,
-        args: list[Any],
-        queue: str,
-        *,
-        soft_time_limit: float | None = None,
-        time_limit: float | None = None,
-    ) -> None:
-        envelope = task_envelope(
-            self._app, name, task_id, args, queue, soft_time_limit=soft_time_limit, time_limit=time_limit
-        )
+    async def publish(self, name: str, task_id: str, args: list[Any], queue: str, **time_limits: float | None) -> None:
+        """Push the task; `time_limits` are task_envelope's `soft_time_limit` and `time_limit`."""
+        envelope = task_envelope(self._app, name, task_id, args, queue, **time_limits)
         await self._redis.lpush(queue, json.dumps(envelope))
