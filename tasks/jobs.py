@@ -7,7 +7,7 @@ of ours in Redis, written at enqueue time and keyed by the job id (which is also
 - `job:{id}:events`  stream: state changes, progress and (when the caller waits for bytes) encoded audio, in order.
                      Readers block on XREAD, so a waiter sees every event since the job began and never polls.
 - `jobs:queued`      sorted set of queued ids (queue depth, purge-queue); `jobs:running` likewise.
-- `stats:{name}`     counters for /health.
+- `stats:{name}`     counters for /health and /metrics.
 
 Status changes are compare-and-set in Lua, so a cancel racing a worker's finish has exactly one winner.
 """
@@ -18,7 +18,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 
 QUEUED_SET = "jobs:queued"
 RUNNING_SET = "jobs:running"
@@ -46,9 +46,6 @@ STAT_FOR_STATUS: Mapping[JobStatus, str] = {
     JobStatus.TIMED_OUT: "failed",
     JobStatus.CANCELLED: "cancelled",
 }
-
-EventType = Literal["status", "progress", "audio"]
-
 
 def record_key(job_id: str) -> str:
     return f"job:{job_id}"
