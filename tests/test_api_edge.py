@@ -303,6 +303,23 @@ def test_client_that_disconnects_mid_stream_cancels_its_job(stack: Stack, stream
     assert httpx.get(f"{stack.base_url}/status/{job_id}").json()["status"] == "CANCELLED"
 
 
+def test_sse_stream_cut_short_ends_with_an_error_event_not_done(stack: Stack) -> None:
+    body = {**SLOW_SPEECH, "stream_format": "sse"}
+    with (
+        httpx.Client(timeout=60) as client,
+        client.stream("POST", f"{stack.base_url}/v1/audio/speech", json=body) as response,
+    ):
+        assert response.status_code == 200
+        job_id = response.headers["x-job-id"]
+        lines = response.iter_lines()
+        first = next(line for line in lines if line.startswith("data: "))
+        assert json.loads(first.removeprefix("data: "))["type"] == "speech.audio.delta"
+        assert httpx.post(f"{stack.base_url}/cancel/{job_id}").status_code == 200
+        types = [json.loads(line.removeprefix("data: "))["type"] for line in lines if line.startswith("data: {")]
+    assert types[-1] == "error"
+    assert "speech.audio.done" not in types
+
+
 def test_client_that_disconnects_before_any_audio_cancels_its_job(stack: Stack) -> None:
     # Keep the only worker busy, so the speech job waits in the queue while its caller gives up.
     blocker = httpx.post(f"{stack.base_url}/run", json=SLOW_JOB).json()["id"]

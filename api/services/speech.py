@@ -82,7 +82,9 @@ class SpeechStream:
     jobs: JobClient
     first_chunk: bytes
     rest: AsyncIterator[bytes]
-    finished: bool = field(default=False)
+    completed: bool = field(default=False)
+    """Every byte of the job's audio went out."""
+    _released: bool = field(default=False)
 
     async def audio(self) -> AsyncIterator[bytes]:
         try:
@@ -90,7 +92,7 @@ class SpeechStream:
                 yield self.first_chunk
             async for chunk in self.rest:
                 yield chunk
-            self.finished = True
+            self.completed = True
         except (SpeechFailed, TimeoutError) as exc:
             # The status line has gone out already: all that is left is to end the body early and log why.
             log.error("job %s: audio stream ended early: %s", self.job_id, exc)
@@ -101,7 +103,7 @@ class SpeechStream:
         try:
             async for chunk in self.audio():
                 yield _sse({"type": "speech.audio.delta", "audio": base64.b64encode(chunk).decode()})
-            if self.finished:
+            if self.completed:
                 yield _sse({"type": "speech.audio.done", "usage": (await self._usage()).model_dump()})
                 yield b"data: [DONE]\r\n\r\n"
             else:
@@ -111,8 +113,8 @@ class SpeechStream:
 
     async def release(self) -> None:
         """Cancel the job unless it finished: a caller who went away should not keep a GPU busy."""
-        if not self.finished:
-            self.finished = True
+        if not (self.completed or self._released):
+            self._released = True
             # On a disconnect Starlette cancels the response task: unshielded, this await would be cancelled too.
             with anyio.CancelScope(shield=True):
                 result = await self.jobs.cancel(self.job_id)
