@@ -22,6 +22,9 @@ from typing import Any
 
 QUEUED_SET = "jobs:queued"
 RUNNING_SET = "jobs:running"
+ERROR_TYPE_FIELD = "error_type"
+REQUEST_REJECTED = "invalid_request"
+"""`error_type` of a job that failed because the request cannot be served as asked (the caller's to fix)."""
 
 
 class JobStatus(StrEnum):
@@ -46,6 +49,7 @@ STAT_FOR_STATUS: Mapping[JobStatus, str] = {
     JobStatus.TIMED_OUT: "failed",
     JobStatus.CANCELLED: "cancelled",
 }
+
 
 def record_key(job_id: str) -> str:
     return f"job:{job_id}"

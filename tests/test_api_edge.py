@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -318,6 +320,28 @@ def test_sse_stream_cut_short_ends_with_an_error_event_not_done(stack: Stack) ->
         types = [json.loads(line.removeprefix("data: "))["type"] for line in lines if line.startswith("data: {")]
     assert types[-1] == "error"
     assert "speech.audio.done" not in types
+
+
+def test_speech_the_worker_cannot_serve_as_asked_is_400(stack: Stack) -> None:
+    voices_file = Path(stack.env["DATA_DIR"]) / "voices" / "voices.json"
+    voices_file.parent.mkdir(parents=True, exist_ok=True)
+    voices_file.write_text(json.dumps({"fleeting": {"audio_file": "fleeting.wav"}}))
+    blocker = httpx.post(f"{stack.base_url}/run", json=SLOW_JOB).json()["id"]
+    try:
+        wait_for(lambda: status_of(stack.base_url, blocker) == "IN_PROGRESS", 30, "the blocker to start")
+        body = {"model": "tts-1", "voice": "fleeting", "input": "Hello."}
+        with ThreadPoolExecutor(1) as pool:
+            # Accepted while the voice exists; it is gone by the time a worker picks the job up.
+            pending = pool.submit(httpx.post, f"{stack.base_url}/v1/audio/speech", json=body, timeout=60)
+            wait_for(lambda: len(_queued(stack)) == 1, 10, "the speech job to be queued")
+            voices_file.unlink()
+            httpx.post(f"{stack.base_url}/cancel/{blocker}")
+            response = pending.result()
+    finally:
+        httpx.post(f"{stack.base_url}/cancel/{blocker}")
+        voices_file.unlink(missing_ok=True)
+    error = assert_error(response, 400, code="synthesis_rejected")
+    assert "fleeting" in error["message"] and "alloy" in error["message"]
 
 
 def test_client_that_disconnects_before_any_audio_cancels_its_job(stack: Stack) -> None:

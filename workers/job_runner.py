@@ -12,7 +12,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from core.settings import Settings
 from core.storage import ObjectStore, StorageError, output_key
-from tasks.jobs import JobRecord, JobStatus
+from tasks.jobs import ERROR_TYPE_FIELD, REQUEST_REJECTED, JobRecord, JobStatus
 from tasks.spec import CONTENT_TYPES, FILE_EXTENSIONS, SynthesisSpec
 from voices.errors import UnknownVoiceError, VoicePathError
 from voices.registry import VoiceRegistry
@@ -23,7 +23,9 @@ from workers.webhooks import WebhookNotifier
 
 log = logging.getLogger(__name__)
 
-CALLER_ERRORS = (EngineError, UnknownVoiceError, VoicePathError, StorageError, ValueError)
+REQUEST_ERRORS = (EngineError, UnknownVoiceError, VoicePathError, ValueError)
+"""The request cannot be served as asked (a clip too short for Turbo, an unknown language...): the caller's to fix."""
+CALLER_ERRORS = (*REQUEST_ERRORS, StorageError)
 """Failures whose message tells the caller what went wrong; anything else is logged and reported generically."""
 
 
@@ -32,7 +34,8 @@ class Ending:
     status: JobStatus
     output: dict[str, Any] | None = None
     error: str | None = None
-    metrics: dict[str, str] = field(default_factory=dict)
+    fields: dict[str, str] = field(default_factory=dict)
+    """More fields for the record: engine time and audio length, or the kind of error."""
 
 
 @dataclass
@@ -64,7 +67,7 @@ class JobRunner:
             self.webhooks.notify(record, "started")
         ending = self._synthesize(record, attempt)
         status = ending.status
-        outcome = self.updates.finish(record, status, output=ending.output, error=ending.error, metrics=ending.metrics)
+        outcome = self.updates.finish(record, status, output=ending.output, error=ending.error, fields=ending.fields)
         if not outcome.applied:
             log.info("job %s: ended %s by someone else before it finished", job_id, outcome.previous)
             return outcome.previous
@@ -90,7 +93,7 @@ class JobRunner:
             )
             result = self.pipeline.run(spec, self._reference_audio(spec), hooks)
             metrics = {"engine_ms": f"{result.engine_s * 1000:.3f}", "audio_s": f"{result.duration_s:.3f}"}
-            return Ending(JobStatus.COMPLETED, output=self._deliver(job_id, spec, result), metrics=metrics)
+            return Ending(JobStatus.COMPLETED, output=self._deliver(job_id, spec, result), fields=metrics)
         except SynthesisCancelled:
             log.info("job %s: cancelled between chunks", job_id)
             return Ending(JobStatus.CANCELLED)
@@ -99,7 +102,10 @@ class JobRunner:
             return Ending(JobStatus.TIMED_OUT, error="The job ran past its execution time limit.")
         except CALLER_ERRORS as exc:
             log.warning("job %s: failed: %s", job_id, exc)
-            return Ending(JobStatus.FAILED, error=str(exc))
+            rejected = isinstance(exc, REQUEST_ERRORS)
+            return Ending(
+                JobStatus.FAILED, error=str(exc), fields={ERROR_TYPE_FIELD: REQUEST_REJECTED} if rejected else {}
+            )
         except Exception:
             log.exception("job %s: internal error", job_id)
             return Ending(JobStatus.FAILED, error="Internal error while synthesizing; see the worker log.")

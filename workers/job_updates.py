@@ -83,16 +83,16 @@ class JobUpdates:
         *,
         output: dict[str, Any] | None = None,
         error: str | None = None,
-        metrics: dict[str, str] | None = None,
+        fields: dict[str, str] | None = None,
     ) -> TransitionResult:
-        fields = {"finished_at": repr(time.time()), **(metrics or {})}
+        record_fields = {"finished_at": repr(time.time()), **(fields or {})}
         if output is not None:
-            fields["output"] = json.dumps(output, separators=(",", ":"))
+            record_fields["output"] = json.dumps(output, separators=(",", ":"))
         if error is not None:
-            fields["error"] = error
-        result = self._move(record, status, frozenset({JobStatus.IN_PROGRESS}), record.retention_s, fields)
-        if result.applied and status == JobStatus.COMPLETED and metrics:
-            self._count_completed(record, float(fields["finished_at"]), metrics)
+            record_fields["error"] = error
+        result = self._move(record, status, frozenset({JobStatus.IN_PROGRESS}), record.retention_s, record_fields)
+        if result.applied and status == JobStatus.COMPLETED and fields:
+            self._count_completed(record, float(record_fields["finished_at"]), fields)
         return result
 
     def _count_completed(self, record: JobRecord, finished_at: float, metrics: dict[str, str]) -> None:

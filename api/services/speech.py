@@ -16,7 +16,7 @@ from api.schemas.openai import SpeechRequest, SpeechUsage
 from api.services.admission import Admission
 from core.settings import Settings
 from tasks.client import JobClient, JobEvent
-from tasks.jobs import JobStatus
+from tasks.jobs import ERROR_TYPE_FIELD, REQUEST_REJECTED, JobStatus
 from tasks.models import resolve_model, served_model
 from tasks.spec import CONTENT_TYPES, SynthesisSpec
 from voices.errors import UnknownVoiceError
@@ -29,10 +29,12 @@ SPEECH_TOKENS_PER_SECOND = 25
 
 
 class SpeechFailed(Exception):
-    def __init__(self, status: JobStatus, message: str) -> None:
+    def __init__(self, status: JobStatus, message: str, *, rejected: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.rejected = rejected
+        """The worker could not serve the request as asked (the caller's to fix), rather than failing itself."""
 
 
 def validate_speech(
@@ -196,7 +198,8 @@ class SpeechService:
             elif _is_terminal(event) and event.status != JobStatus.COMPLETED:
                 record = await self._jobs.get(job_id)
                 message = (record.error if record else None) or f"The job ended {event.status}."
-                raise SpeechFailed(event.status or JobStatus.FAILED, message)
+                rejected = record is not None and record.extra.get(ERROR_TYPE_FIELD) == REQUEST_REJECTED
+                raise SpeechFailed(event.status or JobStatus.FAILED, message, rejected=rejected)
 
 
 class ClientGone(Exception):
@@ -227,4 +230,6 @@ def _speech_error(exc: SpeechFailed, job_id: str) -> APIError:
         return APIError(504, exc.message, code="timeout", headers=headers)
     if exc.status == JobStatus.CANCELLED:
         return APIError(409, "The job was cancelled before it finished.", code="cancelled", headers=headers)
+    if exc.rejected:
+        return APIError(400, exc.message, code="synthesis_rejected", headers=headers)
     return APIError(500, exc.message, code="synthesis_failed", headers=headers)
