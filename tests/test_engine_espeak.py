@@ -74,6 +74,13 @@ def test_language_picks_the_voice(engine: EspeakEngine) -> None:
     np.testing.assert_array_equal(engine.synthesize(text, None, GenerationParams()), english)
 
 
+def test_bare_language_of_the_configured_voice_keeps_that_voice(engine: EspeakEngine) -> None:
+    default = engine.synthesize(SENTENCE, None, GenerationParams())
+    assert np.array_equal(engine.synthesize(SENTENCE, None, GenerationParams(language="en")), default)
+    british = engine.synthesize(SENTENCE, None, GenerationParams(language="en-GB"))
+    assert not np.array_equal(british, default)
+
+
 def test_unknown_language_is_refused(engine: EspeakEngine) -> None:
     with pytest.raises(EngineError, match="no voice for language 'xx-nowhere'"):
         engine.synthesize(SENTENCE, None, GenerationParams(language="xx-nowhere"))

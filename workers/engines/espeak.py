@@ -190,7 +190,7 @@ class EspeakEngine:
     def synthesize(self, text: str, reference_audio: Path | None, params: GenerationParams) -> Audio:
         with _library_lock:
             library = _library()
-            if params.language:
+            if params.language and not self._is_default_language(params.language):
                 # espeak matches language tags with hyphens, case-insensitively.
                 language = params.language.replace("_", "-")
                 if not library.select_voice_by_language(language):
@@ -200,6 +200,11 @@ class EspeakEngine:
             library.set_rate(self._words_per_minute)
             pcm = library.synthesize(text)
         return (np.frombuffer(pcm, dtype=np.int16) / 32768.0).astype(np.float32)
+
+    def _is_default_language(self, language: str) -> bool:
+        """A bare language tag naming the configured voice's language ("en" for en-us) keeps that voice, instead of
+        espeak's first match for the tag (British English for "en")."""
+        return language.replace("_", "-").lower() == self._default_voice.split("-")[0].lower()
 
     def unload(self) -> None:
         """Nothing to release: the library is shared by the whole process and holds only a few megabytes."""
