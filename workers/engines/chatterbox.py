@@ -116,6 +116,10 @@ class Variant:
     def after_generate(self, model: ChatterboxModel) -> None:
         """Undo state `generate` leaves behind."""
 
+    def explain_failure(self, error: Exception, text: str) -> EngineError | None:
+        """A caller-facing error for a known failure of this model's `generate`; None for anything else."""
+        return None
+
 
 @dataclass(frozen=True)
 class TurboVariant(Variant):
@@ -189,6 +193,13 @@ class MultilingualVariant(Variant):
             "min_p": params.min_p,
             "top_p": params.top_p,
         }
+
+    def explain_failure(self, error: Exception, text: str) -> EngineError | None:
+        # 0.1.7's AlignmentStreamAnalyzer reduces over an empty tensor when the text has 5 tokens or fewer
+        # (chatterbox #548): say so instead of failing with an internal error.
+        if isinstance(error, IndexError) and "non-zero size" in str(error):
+            return EngineError(f"{self.model_name} cannot speak text this short ({text!r}); add a few words")
+        return None
 
     def after_generate(self, model: ChatterboxModel) -> None:
         # 0.1.7's AlignmentStreamAnalyzer adds forward hooks on every generate and never removes them:
@@ -323,6 +334,11 @@ class ChatterboxEngine:
             model.conds = self._conditionals_for(model, reference, params)
             try:
                 wav = model.generate(text, **self._variant.generate_kwargs(params, language))
+            except Exception as error:
+                explained = self._variant.explain_failure(error, text)
+                if explained is None:
+                    raise
+                raise explained from error
             finally:
                 self._variant.after_generate(model)
         samples: Audio = wav.squeeze(0).numpy().astype(np.float32)
