@@ -114,11 +114,14 @@ class Settings(BaseSettings):
         return self.voices_dir or self.data_dir / "voices"
 
     @property
+    def local_base_url(self) -> str:
+        """This API's own address; a wildcard bind is reached over loopback."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
+
+    @property
     def resolved_public_base_url(self) -> str:
-        if self.public_base_url:
-            return self.public_base_url.rstrip("/")
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host  # noqa: S104
-        return f"http://{host}:{self.port}"
+        return self.public_base_url.rstrip("/") if self.public_base_url else self.local_base_url
 
     @property
     def local_store_dir(self) -> Path:

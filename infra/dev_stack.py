@@ -108,12 +108,6 @@ def _configure_logging() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # the readiness probe's requests are the API's to log
 
 
-def _display_host(host: str) -> str:
-    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - a wildcard bind is reached over loopback
-        return "127.0.0.1"
-    return f"[{host}]" if ":" in host else host
-
-
 def _port_free(host: str, port: int) -> bool:
     with socket.socket() as sock:
         # Servers set SO_REUSEADDR, so a port with only TIME_WAIT connections left counts as free for them too.
@@ -232,8 +226,7 @@ def run() -> int:
     if not ensure_redis.redis_answers(settings.redis_url):
         ensure_redis.start_redis(settings.redis_url, settings.data_dir / "redis")
 
-    host = _display_host(settings.host)
-    base_url = f"http://{host}:{settings.port}"
+    base_url = settings.local_base_url
     flower_port = settings.flower_port
     env = _child_env()
     commands = {
