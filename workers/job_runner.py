@@ -124,22 +124,25 @@ class JobRunner:
             key = output_key(self.settings, job_id, FILE_EXTENSIONS[spec.response_format])
             self.store.put(key, result.audio, content_type)
             url = self.store.url(key)
-        encoded = base64.b64encode(result.audio).decode()
         if spec.output_shape == "custom":
             output: dict[str, Any] = {
                 "status": "success",
                 "sample_rate": result.sample_rate,
                 "duration_sec": round(result.duration_s, 3),
             }
-            output.update({"audio_url": url} if url else {"audio_base64": encoded})
+            output.update({"audio_url": url} if url else {"audio_base64": _base64(result.audio)})
             return output
         output = {"_content_type": content_type, "duration_sec": round(result.duration_s, 3)}
         if not spec.publish_audio:
             # The caller reads the job record, not the event stream: the audio must be in the output.
-            output["audio"] = encoded
+            output["audio"] = _base64(result.audio)
         if url:
             output["audio_url"] = url
         return output
+
+
+def _base64(audio: bytes) -> str:
+    return base64.b64encode(audio).decode()
 
 
 def _discard(_: bytes) -> None:

@@ -27,7 +27,7 @@ from api.services.speech import validate_speech
 from core.settings import Settings
 from tasks.client import JobClient
 from tasks.jobs import JobRecord, JobStatus
-from tasks.models import resolve_model, served_model
+from tasks.models import served_model
 from tasks.spec import Sampling, SynthesisSpec
 from tasks.status import status_body
 from voices.errors import VoicePathError
@@ -72,12 +72,10 @@ class JobService:
                 self._voices.resolve_prompt(custom.audio_prompt)
             except VoicePathError as exc:
                 raise APIError(400, str(exc), param="input.audio_prompt") from exc
-        model = resolve_model(served_model(settings), settings)
-        assert model is not None
         sampling = Sampling(**custom.model_dump(include=set(Sampling.model_fields)))
         return SynthesisSpec(
             text=custom.text,
-            model=model,
+            model=served_model(settings),
             audio_prompt=custom.audio_prompt,
             language=custom.language,
             response_format=custom.response_format,
