@@ -12,7 +12,15 @@ from core.settings import Settings
 from tests.support.processes import ManagedProcess, start_api, start_worker
 from tests.support.s3 import MotoS3, free_port
 
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+TEST_REDIS = os.environ.get("TEST_REDIS", "redis://127.0.0.1:6379").rstrip("/")
+"""The Redis server the tests use (databases 9 to 15 on it); set it to run two test sessions side by side."""
+
+
+def redis_db_url(db: int) -> str:
+    return f"{TEST_REDIS}/{db}"
+
+
+TEST_REDIS_URL = redis_db_url(9)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import runpod
 from openai import OpenAI
 
 from tasks.jobs import QUEUED_SET
-from tests.conftest import Stack, start_stack, stop_stack
+from tests.conftest import Stack, redis_db_url, start_stack, stop_stack
 from tests.support.api import assert_error
 from tests.support.jobs import speech_text
 from tests.support.processes import ManagedProcess, start_api, wait_for
@@ -39,7 +39,7 @@ def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """API keys, a small body limit, a short wait for speech and room for one queued job, with a worker."""
     running = start_stack(
         tmp_path_factory.mktemp("strict"),
-        "redis://127.0.0.1:6379/10",
+        redis_db_url(10),
         API_KEYS=KEYS,
         MAX_BODY_BYTES=str(BODY_LIMIT),
         SYNC_WAIT_TIMEOUT_S="0.5",
@@ -52,7 +52,7 @@ def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 @pytest.fixture(scope="module")
 def workerless(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, redis.Redis]]:
     """An API with no worker behind it and room for one queued job."""
-    url = "redis://127.0.0.1:6379/11"
+    url = redis_db_url(11)
     client = redis.Redis.from_url(url)
     client.flushdb()
     port = free_port()

@@ -16,7 +16,7 @@ import pytest
 import redis
 import runpod
 
-from tests.conftest import Stack, start_stack, stop_stack
+from tests.conftest import Stack, redis_db_url, start_stack, stop_stack
 from tests.support.api import assert_error
 from tests.support.jobs import speech_text
 from tests.support.processes import start_api, wait_for
@@ -99,7 +99,7 @@ def endpoint(stack: Stack, sdk_base: None) -> runpod.Endpoint:
 @pytest.fixture(scope="module")
 def storeless(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A stack without an object store: outputs carry the audio inline."""
-    running = start_stack(tmp_path_factory.mktemp("storeless"), "redis://127.0.0.1:6379/10", STORAGE_BACKEND="none")
+    running = start_stack(tmp_path_factory.mktemp("storeless"), redis_db_url(10), STORAGE_BACKEND="none")
     yield running
     stop_stack(running)
 
@@ -107,7 +107,7 @@ def storeless(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 @pytest.fixture(scope="module")
 def workerless(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """An API with no worker: jobs stay queued."""
-    url = "redis://127.0.0.1:6379/11"
+    url = redis_db_url(11)
     client = redis.Redis.from_url(url)
     client.flushdb()
     env = {"REDIS_URL": url, "DATA_DIR": str(tmp_path_factory.mktemp("workerless") / "data")}

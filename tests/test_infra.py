@@ -32,13 +32,14 @@ import yaml
 
 from core.settings import Settings
 from infra import dev_stack
+from tests.conftest import redis_db_url
 from tests.support.processes import wait_for
 from tests.support.s3 import free_port
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[1]
-DEV_STACK_REDIS_URL = os.environ.get("TEST_DEV_STACK_REDIS_URL", "redis://127.0.0.1:6379/12")
+DEV_STACK_REDIS_URL = redis_db_url(12)
 DEFAULTS = Settings.model_construct()  # the field defaults, without reading this machine's environment
 
 # Services built from our Dockerfiles, whose environment is read by core.settings.Settings.

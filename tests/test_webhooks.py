@@ -12,7 +12,7 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from tests.conftest import Stack, start_stack, stop_stack
+from tests.conftest import Stack, redis_db_url, start_stack, stop_stack
 from tests.support.processes import wait_for
 from tests.support.receiver import Receiver, webhook_receiver
 from tests.support.s3 import free_port
@@ -28,7 +28,7 @@ MAX_ATTEMPTS = 3
 def _stack(tmp_dir: Any, redis_db: int, **overrides: str) -> Stack:
     return start_stack(
         tmp_dir,
-        f"redis://127.0.0.1:6379/{redis_db}",
+        redis_db_url(redis_db),
         worker_queues="tts,service",
         WEBHOOK_SECRET=f"{OLD_SECRET},{NEW_SECRET}",
         WEBHOOK_MAX_ATTEMPTS=str(MAX_ATTEMPTS),
