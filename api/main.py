@@ -19,6 +19,7 @@ from api.services.jobs import JobService
 from api.services.metrics import Metrics
 from api.services.speech import SpeechService
 from core.logs import configure_logging
+from core.redis_clients import async_client
 from core.settings import Settings, get_settings
 from core.storage import LocalStore
 from tasks.celery_app import create_celery_app
@@ -52,7 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        client = aioredis.Redis.from_url(settings.redis_url, max_connections=512)
+        client = async_client(settings, max_connections=512)
         app.state.services = build_services(settings, client)
         if not settings.api_keys:
             log.warning("no API_KEYS configured: the API is open to anyone who can reach it")

@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 
 import redis
-import redis.asyncio as aioredis
 
 from bench.echo_app import ECHO_REDIS_URL
 from bench.echo_app import app as echo_app
+from core.redis_clients import async_client
 from core.settings import Settings
 from tasks.celery_app import create_celery_app
 from tasks.client import JobClient
@@ -69,7 +69,7 @@ def _echo_answers(echo: object) -> bool:
 
 
 async def job_overheads(settings: Settings, response_format: AudioFormat) -> tuple[list[float], list[float]]:
-    client = aioredis.Redis.from_url(settings.redis_url)
+    client = async_client(settings)
     jobs = JobClient(settings, client, create_celery_app(settings))
     spec = SynthesisSpec(
         text="Hello.", model="espeak", voice="alloy", output_shape="custom", response_format=response_format

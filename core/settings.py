@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     port: int = 8000
     log_level: str = "INFO"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_connect_timeout_s: float = Field(default=5.0, gt=0)
+    redis_socket_timeout_s: float = Field(default=10.0, ge=1)
+    """Longest wait for any one Redis reply; blocking reads wait in slices of half this (core/redis_clients.py)."""
     data_dir: Path = Path("data")
     flower_port: int = 5555
 

@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from celery import Celery
 from redis.exceptions import RedisError
 
+from core.redis_clients import blocking_slice_s
 from core.settings import Settings
 from tasks import names
 from tasks.jobs import (
@@ -212,11 +213,13 @@ class JobClient:
         """
         deadline = time.monotonic() + timeout_s
         key = events_key(job_id)
+        slice_ms = int(blocking_slice_s(self._settings) * 1000)
         while True:
             remaining_ms = int((deadline - time.monotonic()) * 1000)
             if remaining_ms <= 0:
                 raise TimeoutError
-            reply: Any = await self._redis.xread({key: after}, block=remaining_ms, count=64)
+            # Never block past the socket timeout: a long wait is many short ones (core/redis_clients.py).
+            reply: Any = await self._redis.xread({key: after}, block=min(remaining_ms, slice_ms), count=64)
             for _stream, entries in reply or ():
                 for entry_id, raw_fields in entries:
                     event = _event(entry_id, raw_fields)

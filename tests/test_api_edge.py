@@ -4,7 +4,10 @@ callers that go away and callers that wait too long."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,7 +24,7 @@ from tasks.jobs import QUEUED_SET
 from tests.conftest import Stack, redis_db_url, start_stack, stop_stack
 from tests.support.api import assert_error
 from tests.support.jobs import speech_text
-from tests.support.processes import ManagedProcess, start_api, wait_for
+from tests.support.processes import ManagedProcess, pool_children, start_api, wait_for
 from tests.support.s3 import free_port
 
 pytestmark = pytest.mark.integration
@@ -394,3 +397,29 @@ def test_speech_not_started_in_time_is_504_and_its_job_is_cancelled(strict: Stac
     finish_one_job(strict.base_url, **headers)
     state = httpx.get(f"{strict.base_url}/status/{job_id}", headers=headers).json()
     assert state["status"] == "CANCELLED" and state["executionTime"] == 0 and state.get("output") is None
+
+
+def test_callers_waiting_in_the_queue_past_the_redis_socket_timeout_get_their_result(stack: Stack) -> None:
+    # redis-py 8 times socket reads out after 5 s by default, and the service's own socket timeout is 10 s: a caller
+    # waiting longer than both for its job must still be served, not get a 503. Freezing the worker's pool child
+    # keeps both jobs queued for exactly as long as the test wants, whatever this machine's speed.
+    [child] = pool_children(stack.worker.process.pid)
+    wait_s = stack.settings.redis_socket_timeout_s + 2
+    os.kill(child, signal.SIGSTOP)
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            speech = pool.submit(httpx.post, f"{stack.base_url}/v1/audio/speech", json=SPEECH, timeout=60)
+            runsync = pool.submit(
+                httpx.post, f"{stack.base_url}/runsync", json={"input": {"text": "Still waiting."}}, timeout=60
+            )
+            time.sleep(wait_s)
+            assert not speech.done() and not runsync.done()
+            os.kill(child, signal.SIGCONT)
+            speech_response, runsync_response = speech.result(), runsync.result()
+    finally:
+        os.kill(child, signal.SIGCONT)
+    assert speech_response.status_code == 200, speech_response.text
+    assert speech_response.headers["content-type"] == "audio/mpeg" and len(speech_response.content) > 1000
+    assert runsync_response.status_code == 200, runsync_response.text
+    state = runsync_response.json()
+    assert state["status"] == "COMPLETED" and state["delayTime"] > (wait_s - 1) * 1000

@@ -15,13 +15,13 @@ import os
 import signal
 from typing import Any
 
-import redis
 from celery import Task
 from celery.platforms import EX_FAILURE
 from celery.signals import worker_init, worker_process_init, worker_process_shutdown, worker_shutdown
 from celery.worker.request import Request
 
 from core.logs import configure_logging
+from core.redis_clients import sync_client
 from core.settings import get_settings
 from tasks import names
 from tasks.celery_app import create_celery_app
@@ -81,7 +81,7 @@ class SynthesisRequest(Request):  # type: ignore[misc]
         super().on_timeout(soft, timeout)
         if soft:
             return  # the task catches SoftTimeLimitExceeded and records TIMED_OUT itself
-        updates = JobUpdates(redis.Redis.from_url(settings.redis_url), stream_maxlen=settings.audio_stream_maxlen)
+        updates = JobUpdates(sync_client(settings), stream_maxlen=settings.audio_stream_maxlen)
         record: JobRecord | None = updates.get(self.id)
         if record is None:
             return

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import redis
 from celery import Celery
 
+from core.redis_clients import sync_client
 from core.settings import Settings
 from core.storage import create_object_store
 from voices.registry import VoiceRegistry
@@ -46,7 +47,7 @@ _current: WorkerRuntime | None = None
 
 def start(settings: Settings, app: Celery, *, synthesis: bool) -> WorkerRuntime:
     global _current
-    client = redis.Redis.from_url(settings.redis_url)
+    client = sync_client(settings)
     _current = WorkerRuntime(
         webhook_sender=WebhookSender(settings, client),
         synthesis=_start_synthesis(settings, app, client) if synthesis else None,

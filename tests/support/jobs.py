@@ -6,8 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-import redis.asyncio as aioredis
-
+from core.redis_clients import async_client
 from core.settings import Settings
 from tasks.celery_app import create_celery_app
 from tasks.client import JobClient, JobEvent
@@ -25,7 +24,7 @@ class SyncJobs:
 
     def _run(self, call: Callable[[JobClient], Awaitable[T]]) -> T:
         async def go() -> T:
-            client = aioredis.Redis.from_url(self.settings.redis_url)
+            client = async_client(self.settings)
             try:
                 return await call(JobClient(self.settings, client, self._celery))
             finally:
