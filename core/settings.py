@@ -45,6 +45,16 @@ class Settings(BaseSettings):
     chatterbox_watermark: bool = True
     chatterbox_language: str = "en"
     conditionals_cache_size: int = Field(default=32, ge=1)
+    engine_max_batch: int = Field(default=16, ge=1)
+    """Chunks ChatterBox Turbo decodes together on one GPU."""
+    engine_kv_cache_mb: int = Field(default=8192, ge=64)
+    """Memory for T3's key/value cache; it bounds the batch when smaller than engine_max_batch rows need."""
+    engine_max_speech_tokens: int = Field(default=1000, ge=1)
+    """Longest chunk in speech tokens (25 a second); 1000 is the library's own limit."""
+    engine_max_restarts: int = Field(default=3, ge=0)
+    """Engine process deaths within ten minutes that are restarted; one more stops the worker."""
+    engine_threads: int | None = Field(default=None, ge=1)
+    """torch threads in the engine process; unset: torch's default (one per core)."""
     espeak_voice: str = "en-us"
     espeak_words_per_minute: int = Field(default=175, ge=80, le=450)
 

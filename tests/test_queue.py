@@ -117,11 +117,11 @@ def test_cancel_queued_job_never_runs(jobs: SyncJobs, env: dict[str, str], tmp_p
         worker.stop()
 
 
-def test_cancel_running_job_stops_at_next_chunk(jobs: SyncJobs, worker: ManagedProcess) -> None:
+def test_cancel_running_job_stops_it(jobs: SyncJobs, worker: ManagedProcess) -> None:
     record = jobs.submit(spec(speech_text(40), **SLOW))
     jobs.wait_progress(record.id, 1)
     assert jobs.cancel(record.id).applied
-    wait_for(lambda: "cancelled between chunks" in worker.log(), 30, "worker to stop")
+    wait_for(lambda: "cancelled while synthesizing" in worker.log(), 30, "worker to stop")
     ended = jobs.get(record.id)
     assert ended is not None and ended.status == JobStatus.CANCELLED
     assert ended.chunks_done < ended.chunks_total

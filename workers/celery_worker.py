@@ -1,10 +1,12 @@
-"""Worker entry point: `celery -A workers.celery_worker worker -P prefork -c 1 -Q tts`.
+"""Worker entry point: `celery -A workers.celery_worker worker -P prefork -c 8 -Q tts` (one worker per GPU).
 
-Pool choice: prefork with one child per GPU. The child loads the model in worker_process_init (the parent never
-touches CUDA, which does not survive fork), and prefork keeps what solo and threads lose: soft and hard time
-limits, replacing a child that died, and revoke-with-terminate. `worker_proc_alive_timeout` is raised to the model
-load time so the parent waits for the load instead of killing the child after 4 s. A child that cannot load its
-model asks the parent to shut down, and the worker exits non-zero and takes no jobs.
+A synthesis worker's parent starts one engine process (workers/engine_host/: a fresh interpreter, never a fork,
+the only process that loads the model and touches CUDA) and waits until it has loaded and warmed up its model;
+then the prefork pool starts. Its children (WORKER_CONCURRENCY) claim jobs, chunk the text, send every chunk to the
+engine, which decodes the chunks of all of them together, and post-process, encode, upload and report. Prefork
+keeps what solo and threads lose: soft and hard time limits, a child that died replaced and its job requeued at
+once. An engine that cannot load stops the worker with a non-zero exit; one that dies later is restarted (its jobs
+run again), up to ENGINE_MAX_RESTARTS times.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import signal
 from typing import Any
 
 from celery import Task
+from celery.exceptions import Retry
 from celery.platforms import EX_FAILURE
 from celery.signals import worker_init, worker_process_init, worker_process_shutdown, worker_shutdown
 from celery.worker.request import Request
@@ -28,6 +31,8 @@ from tasks.celery_app import create_celery_app
 from tasks.jobs import JobRecord, JobStatus
 from tasks.presence import WorkerState
 from workers import runtime
+from workers.engine_host.client import EngineLost
+from workers.engine_host.supervisor import EngineStartFailed, EngineSupervisor
 from workers.job_updates import JobUpdates
 from workers.webhooks import WebhookMessage, WebhookNotifier
 
@@ -35,37 +40,56 @@ log = logging.getLogger(__name__)
 
 settings = get_settings()
 app = create_celery_app(settings)
+ENGINE_RETRY_DELAY_S = 1.0
+"""How long a job whose engine process was lost waits before it runs again (the engine restarts meanwhile)."""
+
 _parent_pid: int | None = None
-_serves_synthesis = False
-# Shared memory inherited by the pool children: set by a child whose model failed to load. Celery's shutdown
-# exits 0, so the parent reads this flag to exit with a failure code instead.
-_load_failed = multiprocessing.Value("b", 0)
+_engine: EngineSupervisor | None = None
+"""The parent's engine process; None for a worker that only serves the service queue."""
+# Shared memory inherited by the pool children. Celery's shutdown exits 0, so the parent reads this flag to exit
+# with a failure code instead when the engine (or a child's start) failed.
+_failed = multiprocessing.Value("b", 0)
 
 
 @worker_init.connect
-def _remember_parent(sender: Any, **_: Any) -> None:
-    global _parent_pid, _serves_synthesis
+def _start_engine(sender: Any, **_: Any) -> None:
+    global _parent_pid, _engine
     configure_logging(settings.log_level)
     _parent_pid = os.getpid()
-    _serves_synthesis = settings.tts_queue in sender.app.amqp.queues.consume_from
+    if settings.tts_queue not in sender.app.amqp.queues.consume_from:
+        return
+    _engine = EngineSupervisor(settings, on_give_up=_stop_worker)
+    try:
+        _engine.start()
+    except EngineStartFailed as error:
+        log.critical("could not load the %s engine; this worker takes no jobs: %s", settings.tts_engine, error)
+        _engine.stop()
+        raise SystemExit(EX_FAILURE) from error
+
+
+def _stop_worker() -> None:
+    """Shut this worker down with a failure code (the engine process cannot be kept running)."""
+    _failed.value = 1
+    if _parent_pid is not None:
+        os.kill(_parent_pid, signal.SIGTERM)
 
 
 @worker_shutdown.connect
 def _exit_code(sender: Any, **_: Any) -> None:
-    if _load_failed.value:
+    if _engine is not None and os.getpid() == _parent_pid:
+        _engine.stop()
+    if _failed.value:
         sender.exitcode = EX_FAILURE
 
 
 @worker_process_init.connect
-def _load_engine(**_: Any) -> None:
+def _start_child(**_: Any) -> None:
     configure_logging(settings.log_level)
     try:
-        runtime.start(settings, app, synthesis=_serves_synthesis)
+        runtime.start(settings, app, engine=_engine.client() if _engine is not None else None)
     except Exception:
-        log.critical("could not load the %s engine; this worker takes no jobs", settings.tts_engine, exc_info=True)
-        if _parent_pid is not None and _parent_pid != os.getpid():
-            _load_failed.value = 1
-            os.kill(_parent_pid, signal.SIGTERM)
+        log.critical("this worker process could not start; the worker takes no jobs", exc_info=True)
+        _stop_worker()
         os._exit(1)
 
 
@@ -89,12 +113,16 @@ class SynthesisRequest(Request):  # type: ignore[misc]
             WebhookNotifier(app, settings, updates).notify(record, "completed")
 
 
-@app.task(name=names.SYNTHESIZE, Request=SynthesisRequest)
-def synthesize(job_id: str) -> str | None:
+@app.task(name=names.SYNTHESIZE, bind=True, Request=SynthesisRequest, max_retries=None)
+def synthesize(self: Task, job_id: str) -> str | None:
     serving = runtime.synthesis()
     serving.presence.set(WorkerState.BUSY)
     try:
         status = serving.runner.run(job_id)
+    except EngineLost as lost:
+        # The job stays IN_PROGRESS; its next attempt runs once the engine is back (counted against MAX_ATTEMPTS).
+        retry: Retry = self.retry(countdown=ENGINE_RETRY_DELAY_S, exc=lost)
+        raise retry from lost
     finally:
         serving.presence.set(WorkerState.IDLE)
     return status.value if status else None

@@ -16,6 +16,7 @@ from tasks.jobs import ERROR_TYPE_FIELD, REQUEST_REJECTED, JobRecord, JobStatus
 from tasks.spec import CONTENT_TYPES, FILE_EXTENSIONS, SynthesisSpec
 from voices.errors import UnknownVoiceError, VoicePathError
 from voices.registry import VoiceRegistry
+from workers.engine_host.client import EngineLost
 from workers.engines.base import EngineError
 from workers.job_updates import JobUpdates
 from workers.pipeline import PipelineHooks, SynthesisCancelled, SynthesisPipeline, SynthesisResult
@@ -48,6 +49,8 @@ class JobRunner:
     webhooks: WebhookNotifier
 
     def run(self, job_id: str) -> JobStatus | None:
+        """Run one attempt of the job. Raises EngineLost when the engine process went away mid-attempt: the job
+        stays IN_PROGRESS and must be run again (its next attempt is counted like one after a lost worker)."""
         record = self.updates.begin_attempt(job_id)
         if record is None:
             log.info("job %s: not runnable (cancelled, finished or expired), skipped", job_id)
@@ -55,8 +58,8 @@ class JobRunner:
         attempt = record.attempts
         if attempt > self.settings.max_attempts:
             message = (
-                f"The job ended its worker {attempt - 1} times and was given up after "
-                f"{self.settings.max_attempts} attempts."
+                f"The job was cut short {attempt - 1} times (its worker or engine process was lost) and was given "
+                f"up after {self.settings.max_attempts} attempts."
             )
             log.error("job %s: %s", job_id, message)
             if self.updates.fail_before_start(record, message).applied:
@@ -90,13 +93,17 @@ class JobRunner:
                     (lambda data: self.updates.publish_audio(job_id, attempt, data)) if spec.publish_audio else _discard
                 ),
                 on_progress=lambda done, total: self._progress(record, done, total),
+                keep_going=lambda: not self.updates.cancelled(job_id),
             )
-            result = self.pipeline.run(spec, self._reference_audio(spec), hooks)
+            result = self.pipeline.run(spec, self._reference_audio(spec), hooks, request_prefix=f"{job_id}:{attempt}")
             metrics = {"engine_ms": f"{result.engine_s * 1000:.3f}", "audio_s": f"{result.duration_s:.3f}"}
             return Ending(JobStatus.COMPLETED, output=self._deliver(job_id, spec, result), fields=metrics)
         except SynthesisCancelled:
-            log.info("job %s: cancelled between chunks", job_id)
+            log.info("job %s: cancelled while synthesizing", job_id)
             return Ending(JobStatus.CANCELLED)
+        except EngineLost:
+            log.warning("job %s: attempt %d lost its engine process; it will run again", job_id, attempt)
+            raise
         except SoftTimeLimitExceeded:
             log.warning("job %s: over its time limit", job_id)
             return Ending(JobStatus.TIMED_OUT, error="The job ran past its execution time limit.")

@@ -67,6 +67,11 @@ class JobUpdates:
         status = pipe.execute()[-1]
         return status is not None and as_text(status) != JobStatus.CANCELLED
 
+    def cancelled(self, job_id: str) -> bool:
+        """Whether the job has been cancelled (or has expired) and its work should stop."""
+        status = self._redis.hget(record_key(job_id), "status")
+        return status is None or as_text(status) == JobStatus.CANCELLED
+
     def publish_audio(self, job_id: str, attempt: int, data: bytes) -> None:
         if data:
             self._redis.xadd(

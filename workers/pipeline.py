@@ -1,7 +1,9 @@
 """Text in, encoded audio out, chunk by chunk: chunk, synthesize, resample, tempo, join, encode.
 
-Encoded bytes are handed to `on_audio` as soon as each chunk is made, so a waiting caller can start playing before
-the whole text is spoken. No Redis, no storage here: the job runner wires those around it.
+All of a job's chunks go to the engine process at once, so they decode together (with other jobs' chunks) while
+this process post-processes and encodes the ones already done. Encoded bytes are handed to `on_audio` as soon as
+each chunk is made, so a waiting caller can start playing before the whole text is spoken. No Redis, no storage
+here: the job runner wires those around it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from core.settings import Settings
 from tasks.spec import SynthesisSpec
 from workers.audio.encoder import StreamEncoder
@@ -19,16 +23,19 @@ from workers.audio.join import ChunkJoiner
 from workers.audio.loudness import normalize_loudness
 from workers.audio.resample import resample
 from workers.audio.tempo import change_tempo
-from workers.engines.base import Audio, Engine, GenerationParams
+from workers.engine_host.client import Cancelled, EngineClient
+from workers.engines.base import Audio, ChunkRequest, GenerationParams
 from workers.text import split_into_chunks
 
 log = logging.getLogger(__name__)
 
 ENCODE_SLICE_S = 0.5
+CANCEL_POLL_S = 0.25
+"""How often a job waiting for audio asks whether it was cancelled: a cancel takes effect within this."""
 
 
 class SynthesisCancelled(Exception):
-    """The job was cancelled between two chunks."""
+    """The job was cancelled while it was being synthesized."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +45,7 @@ class SynthesisResult:
     duration_s: float
     chunks: int
     engine_s: float
-    """Time spent inside the engine: the model's share of the job, for the real-time factor."""
+    """Time spent waiting for the engine's audio: the model's share of the job, for the real-time factor."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,8 @@ class PipelineHooks:
     on_audio: Callable[[bytes], None]
     on_progress: Callable[[int, int], bool]
     """Told chunks done and total; answers whether to go on (False: the job was cancelled)."""
+    keep_going: Callable[[], bool]
+    """Asked every CANCEL_POLL_S while waiting for the engine; False: the job was cancelled."""
 
 
 def generation_params(spec: SynthesisSpec) -> GenerationParams:
@@ -53,7 +62,7 @@ def generation_params(spec: SynthesisSpec) -> GenerationParams:
 
 
 class SynthesisPipeline:
-    def __init__(self, engine: Engine, settings: Settings) -> None:
+    def __init__(self, engine: EngineClient, settings: Settings) -> None:
         self._engine = engine
         self._settings = settings
 
@@ -61,19 +70,27 @@ class SynthesisPipeline:
     def output_sample_rate(self) -> int:
         return self._settings.output_sample_rate
 
-    def run(self, spec: SynthesisSpec, reference_audio: Path | None, hooks: PipelineHooks) -> SynthesisResult:
+    def run(
+        self, spec: SynthesisSpec, reference_audio: Path | None, hooks: PipelineHooks, *, request_prefix: str
+    ) -> SynthesisResult:
+        """`request_prefix` names this run's engine requests (unique per job attempt)."""
         settings = self._settings
         rate = settings.output_sample_rate
         chunks = split_into_chunks(spec.text, settings.max_chunk_chars)
         if not chunks:
             raise ValueError("input has no text to speak")
         params = generation_params(spec)
+        requests = [
+            ChunkRequest(f"{request_prefix}:{index}", chunk, reference_audio, params, priority=index)
+            for index, chunk in enumerate(chunks)
+        ]
+        engine_rate = self._engine.info.sample_rate
         encoder = StreamEncoder(spec.response_format, rate)
         joiner = ChunkJoiner(rate, settings.join_pause_ms, settings.join_crossfade_ms)
         encoded = bytearray()
         samples_out = 0
         slice_length = round(rate * ENCODE_SLICE_S)
-        engine_s = 0.0
+        post_s = 0.0
 
         def emit(samples: Audio) -> None:
             nonlocal samples_out
@@ -85,15 +102,24 @@ class SynthesisPipeline:
                     encoded.extend(data)
                     hooks.on_audio(data)
 
-        keep_going = hooks.on_progress(0, len(chunks))
-        for index, chunk in enumerate(chunks, start=1):
-            if not keep_going:
-                raise SynthesisCancelled
-            started = time.perf_counter()
-            audio = self._engine.synthesize(chunk, reference_audio, params)
-            engine_s += time.perf_counter() - started
-            emit(joiner.push(self._postprocess(audio, spec.speed)))
-            keep_going = hooks.on_progress(index, len(chunks))
+        if not hooks.on_progress(0, len(chunks)):
+            raise SynthesisCancelled
+        started = time.perf_counter()
+        pieces: list[Audio] = []
+        try:
+            for piece in self._engine.stream(requests, hooks.keep_going, poll_s=CANCEL_POLL_S):
+                pieces.append(piece.samples)
+                if not piece.final:
+                    continue
+                post_started = time.perf_counter()
+                emit(joiner.push(self._postprocess(np.concatenate(pieces), engine_rate, spec.speed)))
+                pieces = []
+                post_s += time.perf_counter() - post_started
+                if not hooks.on_progress(piece.index + 1, len(chunks)):
+                    raise SynthesisCancelled
+        except Cancelled as cancelled:
+            raise SynthesisCancelled from cancelled
+        engine_s = time.perf_counter() - started - post_s
         emit(joiner.finish())
         tail = encoder.close()
         if tail:
@@ -101,8 +127,8 @@ class SynthesisPipeline:
             hooks.on_audio(tail)
         return SynthesisResult(bytes(encoded), rate, samples_out / rate, len(chunks), engine_s)
 
-    def _postprocess(self, audio: Audio, speed: float) -> Audio:
-        audio = resample(audio, self._engine.sample_rate, self._settings.output_sample_rate)
+    def _postprocess(self, audio: Audio, engine_rate: int, speed: float) -> Audio:
+        audio = resample(audio, engine_rate, self._settings.output_sample_rate)
         if speed != 1.0:
             audio = change_tempo(audio, self._settings.output_sample_rate, speed)
         if self._settings.loudness_target_dbfs is not None:

@@ -1,8 +1,8 @@
-"""Everything a worker process holds for its lifetime, built once per process after the fork.
+"""Everything a pool child holds for its lifetime, built once per process after the fork.
 
-CUDA does not survive fork, so nothing here is built in a prefork parent: `start()` runs in each pool child
-(worker_process_init). A worker that consumes the synthesis queue loads its engine before accepting a job; one that
-only consumes the service queue (webhooks) never loads a model.
+`start()` runs in each pool child (worker_process_init). A worker that consumes the synthesis queue has an engine
+process (started by the parent, workers/engine_host/); its children connect to it before accepting a job, and never
+load a model themselves. One that only consumes the service queue (webhooks) has no engine at all.
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ from core.redis_clients import sync_client
 from core.settings import Settings
 from core.storage import create_object_store
 from voices.registry import VoiceRegistry
-from workers.engines.base import Engine
-from workers.engines.factory import create_engine
+from workers.engine_host.client import EngineClient
 from workers.job_runner import JobRunner
 from workers.job_updates import JobUpdates
 from workers.pipeline import SynthesisPipeline
@@ -31,7 +30,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Synthesis:
-    engine: Engine
+    engine: EngineClient
     runner: JobRunner
     presence: WorkerPresence
 
@@ -45,26 +44,23 @@ class WorkerRuntime:
 _current: WorkerRuntime | None = None
 
 
-def start(settings: Settings, app: Celery, *, synthesis: bool) -> WorkerRuntime:
+def start(settings: Settings, app: Celery, *, engine: EngineClient | None) -> WorkerRuntime:
+    """`engine`: a client of this worker's engine process, when the worker serves the synthesis queue."""
     global _current
     client = sync_client(settings)
     _current = WorkerRuntime(
         webhook_sender=WebhookSender(settings, client),
-        synthesis=_start_synthesis(settings, app, client) if synthesis else None,
+        synthesis=_start_synthesis(settings, app, client, engine) if engine is not None else None,
     )
     return _current
 
 
-def _start_synthesis(settings: Settings, app: Celery, client: redis.Redis) -> Synthesis:
-    """Load the engine (which warms itself up) and build the job runner around it."""
+def _start_synthesis(settings: Settings, app: Celery, client: redis.Redis, engine: EngineClient) -> Synthesis:
+    """Connect to the engine process (waiting while it loads) and build the job runner around it."""
     started = time.perf_counter()
-    engine = create_engine(settings)
-    engine.load()
+    info = engine.connect()
     log.info(
-        "engine %s loaded on %s and warmed up in %.2f s",
-        engine.name,
-        engine.device,
-        time.perf_counter() - started,
+        "engine %s on %s ready for this process after %.2f s", info.name, info.device, time.perf_counter() - started
     )
     updates = JobUpdates(client, stream_maxlen=settings.audio_stream_maxlen)
     runner = JobRunner(
@@ -96,4 +92,4 @@ def synthesis() -> Synthesis:
 def stop() -> None:
     if _current is not None and _current.synthesis is not None:
         _current.synthesis.presence.stop()
-        _current.synthesis.engine.unload()
+        _current.synthesis.engine.close()

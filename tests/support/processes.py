@@ -70,16 +70,38 @@ def start_worker(
         log_dir / f"{name}.log",
     )  # fmt: skip
     if wait_ready:
-        wait_for(lambda: "ready." in worker.log() or worker.process.poll() is not None, 60, "worker ready")
-        wait_for(lambda: "warmed up" in worker.log() or worker.process.poll() is not None, 60, "engine loaded")
+        wait_for(lambda: "ready." in worker.log() or worker.process.poll() is not None, 120, "worker ready")
+        if "tts" in queues.split(","):
+            served = "ready for this process"
+            wait_for(lambda: served in worker.log() or worker.process.poll() is not None, 120, "engine connected")
         if worker.process.poll() is not None:
             raise RuntimeError(f"worker exited early:\n{worker.log()}")
     return worker
 
 
-def pool_children(parent_pid: int) -> list[int]:
+ENGINE_MODULE = "workers.engine_host.server"
+
+
+def _children(parent_pid: int) -> list[int]:
     children = Path(f"/proc/{parent_pid}/task/{parent_pid}/children")
     return [int(pid) for pid in children.read_text().split()] if children.exists() else []
+
+
+def _is_engine(pid: int) -> bool:
+    try:
+        return ENGINE_MODULE in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except FileNotFoundError:
+        return False
+
+
+def pool_children(parent_pid: int) -> list[int]:
+    """The worker's prefork pool processes (not its engine process)."""
+    return [pid for pid in _children(parent_pid) if not _is_engine(pid)]
+
+
+def engine_process(parent_pid: int) -> int | None:
+    """The worker's engine process, if one is running."""
+    return next((pid for pid in _children(parent_pid) if _is_engine(pid)), None)
 
 
 def start_api(env: Mapping[str, str], log_dir: Path, port: int) -> ManagedProcess:

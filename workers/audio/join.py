@@ -58,7 +58,8 @@ def _rising_gain(length: int) -> Audio:
     if length == 0:
         return _EMPTY
     phase = (np.arange(length, dtype=np.float64) + 0.5) * (np.pi / 2 / length)
-    return np.sin(phase).astype(np.float32)
+    gains: Audio = np.sin(phase).astype(np.float32)
+    return gains
 
 
 def _fade_in(samples: Audio, length: int) -> Audio:

@@ -18,7 +18,8 @@ def clip_to_unit(samples: Audio) -> Audio:
 def to_int16(samples: Audio) -> npt.NDArray[np.int16]:
     """16-bit little-endian PCM; values beyond full scale clip instead of wrapping around, NaN becomes 0."""
     scaled = np.rint(clip_to_unit(samples) * INT16_SCALE)
-    return scaled.astype("<i2")
+    pcm: npt.NDArray[np.int16] = scaled.astype("<i2")
+    return pcm
 
 
 def normalize_loudness(samples: Audio, target_dbfs: float) -> Audio:

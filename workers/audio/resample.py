@@ -23,5 +23,5 @@ def resample(samples: Audio, from_rate: int, to_rate: int) -> Audio:
     frame.sample_rate = from_rate
     resampler = av.AudioResampler(format="flt", layout="mono", rate=to_rate)
     frames = resampler.resample(frame) + resampler.resample(None)
-    converted = np.concatenate([f.to_ndarray()[0] for f in frames])
+    converted: Audio = np.concatenate([f.to_ndarray()[0] for f in frames])
     return converted[:target_length].astype(np.float32, copy=False)

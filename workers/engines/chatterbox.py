@@ -2,20 +2,24 @@
 
 torch and chatterbox are imported inside functions only, so importing this module stays cheap and torch-free
 for the API and the CPU workers. What differs between the three models lives in one `Variant` object each; the
-engine around them owns loading, the lock, the voice-conditionals cache and the output conversion.
+engine around them owns loading, the voice-conditionals cache and the work: Turbo's chunks decode together in one
+continuously batched T3 (turbo_batch.py); the original and multilingual models, whose T3 runs classifier-free
+guidance as a batch of two and (multilingual) an alignment analyser bound to one sequence, speak one chunk at a
+time through the library's own `generate`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import importlib
+import io
 import logging
 import os
-import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -26,7 +30,17 @@ import numpy as np
 import numpy.typing as npt
 
 from core.settings import ChatterboxVariant, Settings
-from workers.engines.base import Audio, EngineError, GenerationParams
+from workers.engines.base import (
+    Audio,
+    AudioPiece,
+    ChunkRequest,
+    EngineError,
+    EngineOutput,
+    GenerationParams,
+    RequestFailed,
+    run_to_completion,
+)
+from workers.engines.waiting import WaitingRequests
 
 if TYPE_CHECKING:
     import torch
@@ -44,6 +58,8 @@ MULTILINGUAL_LANGUAGES = frozenset(
     {"ar", "da", "de", "el", "en", "es", "fi", "fr", "he", "hi", "it", "ja"}
     | {"ko", "ms", "nl", "no", "pl", "pt", "ru", "sv", "sw", "tr", "zh"}
 )
+PKUSEG_DIR = "pkuseg"
+"""A checkpoint directory's copy of spacy-pkuseg's model home, for offline multilingual deployments."""
 # Long enough for the multilingual model, which fails on five text tokens or fewer (chatterbox #548).
 WARM_UP_TEXT = "The model is loaded and ready to speak."
 
@@ -119,6 +135,15 @@ class Variant:
     def explain_failure(self, error: Exception, text: str) -> EngineError | None:
         """A caller-facing error for a known failure of this model's `generate`; None for anything else."""
         return None
+
+    def spoke_nothing(self, error: Exception) -> bool:
+        """Whether `generate` failed because T3 produced no speech token at all.
+
+        0.1.7's original and multilingual generate pass an empty token sequence to S3Gen, whose F0 predictor then
+        fails ("Kernel size can't be greater than actual input size"); Turbo appends three silence tokens and
+        never gets there. The chunk is then silence, as Turbo's would be.
+        """
+        return isinstance(error, RuntimeError) and "Kernel size can't be greater than actual input size" in str(error)
 
 
 @dataclass(frozen=True)
@@ -237,8 +262,13 @@ def model_constructor_call(checkpoint_dir: Path | None, device: str) -> tuple[st
 
 
 def load_pretrained_model(variant: Variant, checkpoint_dir: Path | None, device: str) -> ChatterboxModel:
-    # tqdm reads TQDM_DISABLE when imported, which importing chatterbox does; its sampling bars are noise.
-    os.environ.setdefault("TQDM_DISABLE", "1")
+    if checkpoint_dir is not None:
+        # Everything is local: the multilingual tokenizer's Cangjie download is then refused at once instead of
+        # timing out, and a checkpoint's own `pkuseg/` (the Chinese segmenter's model, which it builds eagerly and
+        # would download otherwise) is used when the deployment names no PKUSEG_HOME.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        if (checkpoint_dir / PKUSEG_DIR).is_dir():
+            os.environ.setdefault("PKUSEG_HOME", str(checkpoint_dir / PKUSEG_DIR))
     model_class = getattr(importlib.import_module(variant.module), variant.class_name)
     method, kwargs = model_constructor_call(checkpoint_dir, device)
     model: ChatterboxModel = getattr(model_class, method)(**kwargs)
@@ -272,13 +302,17 @@ class _ConditionalsCache:
         self._entries.clear()
 
 
-class ChatterboxEngine:
-    """One ChatterBox model per process, serialised by a lock, with voice conditionals cached per clip.
+SILENCE_SECONDS = 0.12
+"""What a chunk that T3 ends at once sounds like: Turbo's three silence tokens."""
 
-    The model objects are not reentrant (`generate` mutates the model's conditionals and sampling state), so
-    one lock guards every model call. Conditionals are prepared once per (variant, reference content, keywords
-    of `prepare_conditionals`) and set on the model before each `generate`; no reference means the
-    checkpoint's built-in voice.
+
+class ChatterboxEngine:
+    """One ChatterBox model per process, with voice conditionals cached per clip.
+
+    Turbo's requests decode together (TurboBatch); the other variants speak one request per step through the
+    library's `generate`. Conditionals are prepared once per (variant, reference content, keywords of
+    `prepare_conditionals`); no reference means the checkpoint's built-in voice. The library prints progress to
+    stdout and stderr; that goes to this module's logger at DEBUG instead of the worker's log.
     """
 
     name: str
@@ -286,17 +320,20 @@ class ChatterboxEngine:
     def __init__(self, settings: Settings, *, load_model: ModelLoader | None = None) -> None:
         self._variant = VARIANTS[settings.chatterbox_variant]
         self.name = self._variant.model_name
+        self._settings = settings
         self._device_setting = settings.chatterbox_device
         self._watermark = settings.chatterbox_watermark
         self._configured_language = settings.chatterbox_language
         self._load_model = load_model or partial(
             load_pretrained_model, self._variant, settings.chatterbox_checkpoint_dir
         )
-        self._lock = threading.Lock()
         self._conditionals = _ConditionalsCache(settings.conditionals_cache_size)
         self._model: ChatterboxModel | None = None
         self._builtin_conds: Any = None
         self._device: str | None = None
+        self._batch: Any = None
+        """Turbo's TurboBatch; None for the variants that speak one request at a time."""
+        self._waiting: WaitingRequests[tuple[ChunkRequest, Any]] = WaitingRequests()
 
     @property
     def sample_rate(self) -> int:
@@ -308,11 +345,24 @@ class ChatterboxEngine:
             self._device = select_device() if self._device_setting == "auto" else self._device_setting
         return self._device
 
+    @property
+    def max_batch(self) -> int:
+        return int(self._batch.slots) if self._batch is not None else 1
+
+    @property
+    def busy(self) -> bool:
+        return len(self._waiting) > 0 or (self._batch is not None and bool(self._batch.busy))
+
     def load(self) -> None:
         if self._model is not None:
             return
         started = time.perf_counter()
-        model = self._load_model(self.device)
+        if self._settings.engine_threads is not None:
+            import torch
+
+            torch.set_num_threads(self._settings.engine_threads)
+        with library_output_to_debug():
+            model = self._load_model(self.device)
         self._variant.adapt(model)
         if not self._watermark:
             model.watermarker = NoWatermark()
@@ -320,22 +370,80 @@ class ChatterboxEngine:
         # rebuild its `t3` part in place when exaggeration changes, on every call, so sharing it is safe.
         self._builtin_conds = model.conds
         self._model = model
+        if self._variant.setting == "turbo":
+            from workers.engines.turbo_batch import TurboBatch, TurboLimits
+
+            settings = self._settings
+            limits = TurboLimits(
+                max_batch=settings.engine_max_batch,
+                max_new_tokens=settings.engine_max_speech_tokens,
+                kv_cache_bytes=settings.engine_kv_cache_mb << 20,
+            )
+            self._batch = TurboBatch(model, limits, model.watermarker)
         logger.info("loaded %s on %s in %.1f s", self.name, self.device, time.perf_counter() - started)
         self._warm_up()
 
-    def synthesize(self, text: str, reference_audio: Path | None, params: GenerationParams) -> Audio:
+    def submit(self, request: ChunkRequest) -> None:
+        model = self._loaded_model()
+        params = request.params
+        language = self._variant.language_for(params, self._configured_language)
+        path = request.reference_audio
+        reference = None if path is None else (path, _file_digest(path))
+        with library_output_to_debug():
+            conds = self._conditionals_for(model, reference, params)
+        if self._batch is None:
+            self._waiting.push(request.id, request.priority, (request, (conds, language)))
+            return
+        from workers.engines.turbo_batch import turbo_row
+
+        self._batch.add(turbo_row(model, request, conds))
+
+    def cancel(self, request_id: str) -> None:
+        if not self._waiting.cancel(request_id) and self._batch is not None:
+            self._batch.cancel(request_id)
+
+    def step(self) -> list[EngineOutput]:
+        with library_output_to_debug():
+            if self._batch is not None:
+                outputs: list[EngineOutput] = self._batch.step()
+                return outputs
+            waiting = self._waiting.pop()
+            if waiting is None:
+                return []
+            request, (conds, language) = waiting
+            try:
+                return [AudioPiece(request.id, self._generate(request, conds, language), final=True)]
+            except EngineError as error:
+                return [RequestFailed(request.id, error)]
+            except Exception as error:
+                logger.exception("%s failed on request %s", self.name, request.id)
+                return [RequestFailed(request.id, error)]
+
+    def unload(self) -> None:
+        self._model = None
+        self._builtin_conds = None
+        self._batch = None
+        self._conditionals.clear()
+        gc.collect()
+        if self.device.startswith("cuda"):
+            import torch
+
+            torch.cuda.empty_cache()
+
+    def _generate(self, request: ChunkRequest, conds: Any, language: str | None) -> Audio:
+        """One request through the library's own generate (the variants that do not batch)."""
         import torch
 
         model = self._loaded_model()
-        language = self._variant.language_for(params, self._configured_language)
-        # Hashed outside the lock: the file read need not hold up another thread's generate.
-        reference = None if reference_audio is None else (reference_audio, _file_digest(reference_audio))
-        with self._lock, torch.inference_mode():
-            model.conds = self._conditionals_for(model, reference, params)
+        with torch.inference_mode():
+            model.conds = conds
             try:
-                wav = model.generate(text, **self._variant.generate_kwargs(params, language))
+                wav = model.generate(request.text, **self._variant.generate_kwargs(request.params, language))
             except Exception as error:
-                explained = self._variant.explain_failure(error, text)
+                if self._variant.spoke_nothing(error):
+                    logger.info("request %s: %s spoke no token; the chunk is silence", request.id, self.name)
+                    return np.zeros(round(SILENCE_SECONDS * self.sample_rate), dtype=np.float32)
+                explained = self._variant.explain_failure(error, request.text)
                 if explained is None:
                     raise
                 raise explained from error
@@ -343,17 +451,6 @@ class ChatterboxEngine:
                 self._variant.after_generate(model)
         samples: Audio = wav.squeeze(0).numpy().astype(np.float32)
         return samples
-
-    def unload(self) -> None:
-        with self._lock:
-            self._model = None
-            self._builtin_conds = None
-            self._conditionals.clear()
-        gc.collect()
-        if self.device.startswith("cuda"):
-            import torch
-
-            torch.cuda.empty_cache()
 
     def _loaded_model(self) -> ChatterboxModel:
         if self._model is None:
@@ -366,7 +463,7 @@ class ChatterboxEngine:
             return
         started = time.perf_counter()
         # In English, which every variant speaks, whatever language the configuration names.
-        self.synthesize(WARM_UP_TEXT, None, GenerationParams(language="en"))
+        run_to_completion(self, [ChunkRequest("warm-up", WARM_UP_TEXT, None, GenerationParams(language="en"))])
         logger.info("%s warmed up in %.1f s", self.name, time.perf_counter() - started)
 
     def _conditionals_for(
@@ -381,9 +478,12 @@ class ChatterboxEngine:
         key: _ConditionalsKey = (self._variant.setting, digest, tuple(sorted(kwargs.items())))
         conds = self._conditionals.get(key)
         if conds is None:
+            import torch
+
             self._variant.check_reference(reference_audio)
             started = time.perf_counter()
-            model.prepare_conditionals(str(reference_audio), **kwargs)
+            with torch.inference_mode():
+                model.prepare_conditionals(str(reference_audio), **kwargs)
             conds = model.conds
             self._conditionals.put(key, conds)
             logger.info(
@@ -393,6 +493,33 @@ class ChatterboxEngine:
                 time.perf_counter() - started,
             )
         return conds
+
+
+class _DebugLog(io.TextIOBase):
+    """A text stream whose lines go to this module's logger at DEBUG."""
+
+    def __init__(self) -> None:
+        self._partial = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        lines = (self._partial + text).replace("\r", "\n").split("\n")
+        self._partial = lines.pop()
+        for line in lines:
+            if line.strip():
+                logger.debug("chatterbox: %s", line.strip())
+        return len(text)
+
+
+@contextlib.contextmanager
+def library_output_to_debug() -> Iterator[None]:
+    """The library's prints ("S3 Token -> Mel Inference...") and tqdm bars, logged at DEBUG instead of reaching
+    the worker's stdout and stderr (Celery would log them as warnings)."""
+    sink = _DebugLog()
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        yield
 
 
 def _primary_subtag(language: str) -> str:

@@ -17,7 +17,17 @@ import espeakng_loader
 import numpy as np
 
 from core.settings import Settings
-from workers.engines.base import Audio, EngineError, GenerationParams
+from workers.engines.base import (
+    Audio,
+    AudioPiece,
+    ChunkRequest,
+    EngineError,
+    EngineOutput,
+    GenerationParams,
+    RequestFailed,
+    run_to_completion,
+)
+from workers.engines.waiting import WaitingRequests
 
 logger = logging.getLogger(__name__)
 
@@ -158,18 +168,20 @@ def _library() -> _EspeakLibrary:
 class EspeakEngine:
     """Speaks with espeak-ng at its native 22050 Hz: deterministic, about a thousand times realtime.
 
-    espeak-ng cannot clone voices: `synthesize` receives the resolved reference clip like any engine and
-    ignores it. `params.language` (a language tag such as `fr` or `pt-BR`) picks the espeak voice for that
-    language; without it the configured `espeak_voice` speaks. The sampling parameters do not apply to espeak
-    and are ignored. Pitch flutter and roughness are off (see `_write_steady_data`), so equal requests give
-    identical audio whatever was spoken before.
+    espeak-ng does not batch: each step speaks one whole waiting request, as one final piece. It cannot clone
+    voices: requests carry the resolved reference clip like any engine's, and it is ignored. `params.language` (a
+    language tag such as `fr` or `pt-BR`) picks the espeak voice for that language; without it the configured
+    `espeak_voice` speaks. The sampling parameters do not apply to espeak and are ignored. Pitch flutter and
+    roughness are off (see `_write_steady_data`), so equal requests give identical audio whatever was spoken before.
     """
 
     name = "espeak"
+    max_batch = 1
 
     def __init__(self, settings: Settings) -> None:
         self._default_voice = settings.espeak_voice
         self._words_per_minute = settings.espeak_words_per_minute
+        self._waiting: WaitingRequests[ChunkRequest] = WaitingRequests()
 
     @property
     def sample_rate(self) -> int:
@@ -179,27 +191,49 @@ class EspeakEngine:
     def device(self) -> str:
         return "cpu"
 
+    @property
+    def busy(self) -> bool:
+        return len(self._waiting) > 0
+
     def load(self) -> None:
         with _library_lock:
-            library = _library()
-            if not library.select_voice_by_name(self._default_voice):
+            if not _library().select_voice_by_name(self._default_voice):
                 raise EngineError(f"espeak-ng has no voice named {self._default_voice!r} (setting espeak_voice)")
-        self.synthesize(WARM_UP_TEXT, None, GenerationParams())
+        run_to_completion(self, [ChunkRequest("warm-up", WARM_UP_TEXT, None, GenerationParams())])
         logger.info("espeak-ng ready: voice %s, %d words per minute", self._default_voice, self._words_per_minute)
 
-    def synthesize(self, text: str, reference_audio: Path | None, params: GenerationParams) -> Audio:
+    def submit(self, request: ChunkRequest) -> None:
+        with _library_lock:
+            self._select_voice(_library(), request.params)
+        self._waiting.push(request.id, request.priority, request)
+
+    def cancel(self, request_id: str) -> None:
+        self._waiting.cancel(request_id)
+
+    def step(self) -> list[EngineOutput]:
+        request = self._waiting.pop()
+        if request is None:
+            return []
+        try:
+            return [AudioPiece(request.id, self._speak(request.text, request.params), final=True)]
+        except EngineError as error:
+            return [RequestFailed(request.id, error)]
+
+    def _speak(self, text: str, params: GenerationParams) -> Audio:
         with _library_lock:
             library = _library()
-            if params.language and not self._is_default_language(params.language):
-                # espeak matches language tags with hyphens, case-insensitively.
-                language = params.language.replace("_", "-")
-                if not library.select_voice_by_language(language):
-                    raise EngineError(f"espeak-ng has no voice for language {params.language!r}")
-            elif not library.select_voice_by_name(self._default_voice):
-                raise EngineError(f"espeak-ng has no voice named {self._default_voice!r} (setting espeak_voice)")
+            self._select_voice(library, params)
             library.set_rate(self._words_per_minute)
             pcm = library.synthesize(text)
         return (np.frombuffer(pcm, dtype=np.int16) / 32768.0).astype(np.float32)
+
+    def _select_voice(self, library: _EspeakLibrary, params: GenerationParams) -> None:
+        if params.language and not self._is_default_language(params.language):
+            # espeak matches language tags with hyphens, case-insensitively.
+            if not library.select_voice_by_language(params.language.replace("_", "-")):
+                raise EngineError(f"espeak-ng has no voice for language {params.language!r}")
+        elif not library.select_voice_by_name(self._default_voice):
+            raise EngineError(f"espeak-ng has no voice named {self._default_voice!r} (setting espeak_voice)")
 
     def _is_default_language(self, language: str) -> bool:
         """A bare language tag naming the configured voice's language ("en" for en-us) keeps that voice, instead of

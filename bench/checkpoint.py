@@ -1,0 +1,468 @@
+"""Random-weight checkpoints of ChatterBox's real architectures, for tests, benchmarks and trying the service.
+
+    python -m bench.checkpoint --variant turbo --out DIR [--mean-tokens 40] [--seed 0]
+
+No trained weights can be downloaded here. This builds every module of the chosen model with chatterbox-tts 0.1.7's
+own constructors, seeded, and writes exactly the files its `from_local` reads: the weights, tokenizer files made
+locally, and a built-in voice (`conds.pt`) prepared by the library's own `prepare_conditionals` from a spoken
+espeak clip (kept as `reference.wav`, a reference clip for tests). Loading and running it exercises every line of
+the real library at the real cost per token, but what it says is noise-like speech from random weights: it is for
+testing the machinery and measuring speed, not for listening.
+
+A random T3 almost never samples its stop token, so every generate would run to the library's limit of 1000
+tokens. The builder makes the stop token's logit (nearly) constant and calibrates it on the model's own decoding, so
+that at the library's default sampling settings it is drawn with probability 1/(N+1) at each step: speech lengths
+then follow a geometric distribution with a mean of N tokens (`--mean-tokens`; 25 tokens are a second of speech).
+The same seed builds the same files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import shutil
+import sys
+import time
+import wave
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from core.settings import ChatterboxVariant, Settings
+from workers.engines.chatterbox import PKUSEG_DIR
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger("bench.checkpoint")
+
+NOTICE = (
+    "Random weights of the real architecture: the voice is noise-like speech, for testing the machinery and "
+    "measuring speed, not for listening."
+)
+MANIFEST = "checkpoint.json"
+REFERENCE_CLIP = "reference.wav"
+REFERENCE_TEXT = (
+    "This reference clip is spoken by espeak, so that the random model has a real voice to condition on. "
+    "It lasts long enough for every ChatterBox model, including Turbo, which needs more than five seconds."
+)
+CALIBRATION_TEXT = "The quick brown fox jumps over the lazy dog, and then it runs far away into the quiet woods."
+CALIBRATION_STEPS = 48
+START_SPEECH, STOP_SPEECH = 6561, 6562
+SUPPRESSED = -1e4
+# The original and multilingual T3 never stop before this many tokens: a Llama head has no bias, so the stop logit
+# rides on one hidden component made constant (see _LlamaStop); early positions get the opposite sign.
+LLAMA_MIN_TOKENS = 3
+LLAMA_STOP_COMPONENT = 0
+LLAMA_STOP_LEVEL = 20.0
+# A few hundred words of ordinary English, to train the byte-level BPE of the Turbo tokenizer on.
+TOKENIZER_CORPUS = (
+    REFERENCE_TEXT,
+    CALIBRATION_TEXT,
+    "Hello from the speech endpoint. This is the second sentence, a little longer than the first.",
+    "Numbers like 1, 2, 3 and 2026 appear in text; so do names, places, dates and prices such as $3.50.",
+    "She said: 'I never thought it would work!' He answered, quietly, that it always had.",
+    "[laugh] [sigh] [cough] [chuckle] [gasp] [clear throat] [sniff] [groan] [shush]",
+)
+TURBO_VOCAB_SIZE = 2000
+# Characters the locally made tokenizers of the original and multilingual models know (after NFKD, lowercased for
+# the multilingual one); anything else is [UNK], as with the real vocabularies' unknowns.
+_CHARACTERS = (
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    ".,;:!?'\"-()[]/&%$€£+*=@#<>\u0300\u0301\u0302\u0303\u0308\u0327"
+)
+MULTILINGUAL_LANGUAGE_TOKENS = (
+    "ar", "da", "de", "el", "en", "es", "fi", "fr", "he", "hi", "it", "ja",
+    "ko", "ms", "nl", "no", "pl", "pt", "ru", "sv", "sw", "tr", "zh",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    variant: ChatterboxVariant
+    out: Path
+    mean_tokens: float = 40.0
+    seed: int = 0
+
+    @property
+    def stop_probability(self) -> float:
+        return 1.0 / (self.mean_tokens + 1.0)
+
+
+def build(request: BuildRequest) -> Path:
+    """Write the checkpoint to `request.out` (atomically: a half-built directory is never left under that name)."""
+    import torch
+
+    started = time.perf_counter()
+    partial = request.out.with_name(f".{request.out.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    torch.manual_seed(request.seed)
+    np.random.seed(request.seed)
+    _write_reference_clip(partial / REFERENCE_CLIP)
+    with _quiet_library():
+        builder = _BUILDERS[request.variant]
+        calibration = builder(request, partial)
+    manifest = {
+        "variant": request.variant,
+        "seed": request.seed,
+        "mean_tokens": request.mean_tokens,
+        "stop_calibration": calibration,
+        "chatterbox_tts": _library_version(),
+        "notice": NOTICE,
+    }
+    (partial / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    shutil.rmtree(request.out, ignore_errors=True)
+    partial.rename(request.out)
+    log.info("built %s checkpoint in %s in %.1f s", request.variant, request.out, time.perf_counter() - started)
+    return request.out
+
+
+def _build_turbo(request: BuildRequest, out: Path) -> dict[str, float]:
+    import torch
+    from chatterbox.models.s3gen import S3Gen
+    from chatterbox.models.t3 import T3
+    from chatterbox.models.t3.modules.t3_config import T3Config
+    from chatterbox.models.voice_encoder import VoiceEncoder
+    from chatterbox.tts_turbo import ChatterboxTurboTTS, punc_norm
+    from safetensors.torch import save_file
+    from transformers import AutoTokenizer
+
+    ve = VoiceEncoder().eval()
+    # The configuration ChatterboxTurboTTS.from_local builds its T3 with.
+    hp = T3Config(text_tokens_dict_size=50276)
+    hp.llama_config_name = "GPT2_medium"
+    hp.speech_tokens_dict_size = 6563
+    hp.input_pos_emb = None
+    hp.speech_cond_prompt_len = 375
+    hp.use_perceiver_resampler = False
+    hp.emotion_adv = False
+    t3 = T3(hp).eval()
+    s3gen = S3Gen(meanflow=True).eval()
+    _write_gpt2_tokenizer(out)
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    model = ChatterboxTurboTTS(t3, s3gen, ve, tokenizer, "cpu")
+    head = t3.speech_head
+    with torch.no_grad():
+        head.weight[[START_SPEECH, STOP_SPEECH]] = 0.0
+        head.bias[[START_SPEECH, STOP_SPEECH]] = SUPPRESSED
+    model.prepare_conditionals(str(out / REFERENCE_CLIP))
+    text_tokens = tokenizer(punc_norm(CALIBRATION_TEXT), return_tensors="pt").input_ids
+    # The library's own decoding at Turbo's default sampling, with the stop token held off while logits are
+    # recorded: generate()'s defaults are temperature 0.8, top_k 1000, top_p 0.95, repetition penalty 1.2.
+    with _recorded_logits(head) as steps:
+        t3.inference_turbo(model.conds.t3, text_tokens, max_gen_len=CALIBRATION_STEPS - 1)
+    others = [_turbo_log_partition(logits) for logits, _hidden in steps]
+    # p(stop) = e^(b/T) / (e^(b/T) + Z): solve for b at the median partition sum Z.
+    temperature = 0.8
+    log_odds = math.log(request.stop_probability / (1 - request.stop_probability))
+    bias = temperature * (log_odds + float(np.median(others)))
+    with torch.no_grad():
+        head.bias[STOP_SPEECH] = bias
+    save_file(ve.state_dict(), out / "ve.safetensors")
+    save_file(_contiguous(t3.state_dict()), out / "t3_turbo_v1.safetensors")
+    save_file(_contiguous(s3gen.state_dict()), out / "s3gen_meanflow.safetensors")
+    model.conds.save(out / "conds.pt")
+    return {"stop_bias": bias, "median_log_partition": float(np.median(others))}
+
+
+def _build_standard(request: BuildRequest, out: Path) -> dict[str, float]:
+    from chatterbox.models.s3gen import S3Gen
+    from chatterbox.models.t3 import T3
+    from chatterbox.models.tokenizers import EnTokenizer
+    from chatterbox.models.voice_encoder import VoiceEncoder
+    from chatterbox.tts import ChatterboxTTS, punc_norm
+    from safetensors.torch import save_file
+
+    ve = VoiceEncoder().eval()
+    t3 = T3().eval()
+    s3gen = S3Gen().eval()
+    _write_character_tokenizer(out / "tokenizer.json", language_tokens=())
+    tokenizer = EnTokenizer(str(out / "tokenizer.json"))
+    model = ChatterboxTTS(t3, s3gen, ve, tokenizer, "cpu")
+    model.prepare_conditionals(str(out / REFERENCE_CLIP))
+    text_tokens = tokenizer.text_to_tokens(punc_norm(CALIBRATION_TEXT))
+    calibration = _LlamaStop(t3).calibrate(request.stop_probability, model.conds.t3, text_tokens)
+    save_file(ve.state_dict(), out / "ve.safetensors")
+    save_file(_contiguous(t3.state_dict()), out / "t3_cfg.safetensors")
+    save_file(_contiguous(s3gen.state_dict()), out / "s3gen.safetensors")
+    model.conds.save(out / "conds.pt")
+    return calibration
+
+
+def _build_multilingual(request: BuildRequest, out: Path) -> dict[str, float]:
+    import torch
+    from chatterbox.models.s3gen import S3Gen
+    from chatterbox.models.t3 import T3
+    from chatterbox.models.t3.modules.t3_config import T3Config
+    from chatterbox.models.tokenizers import MTLTokenizer
+    from chatterbox.models.voice_encoder import VoiceEncoder
+    from chatterbox.mtl_tts import ChatterboxMultilingualTTS, punc_norm
+    from safetensors.torch import save_file
+
+    ve = VoiceEncoder().eval()
+    t3 = T3(T3Config.multilingual()).eval()
+    s3gen = S3Gen().eval()
+    tokenizer_file = out / "grapheme_mtl_merged_expanded_v1.json"
+    _write_character_tokenizer(tokenizer_file, language_tokens=MULTILINGUAL_LANGUAGE_TOKENS)
+    _write_pkuseg_model(out / PKUSEG_DIR)
+    with pkuseg_home(out):
+        tokenizer = MTLTokenizer(str(tokenizer_file))
+    model = ChatterboxMultilingualTTS(t3, s3gen, ve, tokenizer, "cpu")
+    model.prepare_conditionals(str(out / REFERENCE_CLIP))
+    text_tokens = tokenizer.text_to_tokens(punc_norm(CALIBRATION_TEXT), language_id="en")
+    calibration = _LlamaStop(t3).calibrate(
+        request.stop_probability, model.conds.t3, text_tokens, repetition_penalty=2.0
+    )
+    for layer in t3.tfmr.layers:  # 0.1.7's alignment analyser leaves its hooks behind
+        layer.self_attn._forward_hooks.clear()
+    torch.save(ve.state_dict(), out / "ve.pt")
+    save_file(_contiguous(t3.state_dict()), out / "t3_mtl23ls_v2.safetensors")
+    torch.save(s3gen.state_dict(), out / "s3gen.pt")
+    model.conds.save(out / "conds.pt")
+    return calibration
+
+
+_BUILDERS: dict[ChatterboxVariant, Callable[[BuildRequest, Path], dict[str, float]]] = {
+    "turbo": _build_turbo,
+    "standard": _build_standard,
+    "multilingual": _build_multilingual,
+}
+
+
+class _LlamaStop:
+    """The stop logit of a Llama T3 (whose speech head has no bias), made nearly constant and then calibrated.
+
+    One hidden component is made large and constant for every speech token (a column of the speech embedding), so
+    it stays nearly constant through the residual stream and the final norm; the stop token's head row reads only
+    that component. The speech position embedding flips its sign for the first LLAMA_MIN_TOKENS positions, so the
+    model never stops before speaking a few tokens.
+    """
+
+    def __init__(self, t3: Any) -> None:
+        import torch
+
+        self._t3 = t3
+        with torch.no_grad():
+            t3.speech_emb.weight[:, LLAMA_STOP_COMPONENT] = LLAMA_STOP_LEVEL
+            t3.speech_pos_emb.emb.weight[:LLAMA_MIN_TOKENS, LLAMA_STOP_COMPONENT] = -2 * LLAMA_STOP_LEVEL
+            t3.speech_head.weight[STOP_SPEECH] = 0.0
+
+    def calibrate(
+        self, stop_probability: float, t3_cond: Any, text_tokens: torch.Tensor, *, repetition_penalty: float = 1.2
+    ) -> dict[str, float]:
+        """Decode with the library's own T3.inference at generate()'s defaults (CFG weight 0.5, temperature 0.8,
+        min_p 0.05), record what the speech head sees and says, and set the stop row's one weight."""
+        import torch
+        from torch.nn.functional import pad
+
+        t3, temperature, cfg_weight, min_p = self._t3, 0.8, 0.5, 0.05
+        tokens = torch.cat([text_tokens, text_tokens])  # the guidance pair, as generate() builds it
+        tokens = pad(pad(tokens, (1, 0), value=t3.hp.start_text_token), (0, 1), value=t3.hp.stop_text_token)
+        with _recorded_logits(t3.speech_head) as steps:
+            t3.inference(
+                t3_cond=t3_cond,
+                text_tokens=tokens,
+                max_new_tokens=CALIBRATION_STEPS,
+                temperature=temperature,
+                cfg_weight=cfg_weight,
+                repetition_penalty=repetition_penalty,
+                min_p=min_p,
+                top_p=1.0,
+            )
+        components, partitions = [], []
+        for logits, hidden in steps:
+            cond, uncond = logits[0, -1], logits[1, -1]
+            components.append(float(hidden[0, -1, LLAMA_STOP_COMPONENT]))
+            partitions.append(_llama_log_partition(cond + cfg_weight * (cond - uncond), temperature, min_p))
+        # w * x / T - log Z = log(q / (1 - q)) at the median component x and partition sum Z.
+        log_odds = math.log(stop_probability / (1 - stop_probability))
+        component, partition = float(np.median(components)), float(np.median(partitions))
+        weight = temperature * (log_odds + partition) / component
+        with torch.no_grad():
+            t3.speech_head.weight[STOP_SPEECH, LLAMA_STOP_COMPONENT] = weight
+        return {"stop_weight": weight, "median_component": component, "median_log_partition": partition}
+
+
+def _turbo_log_partition(logits: torch.Tensor) -> float:
+    """log of the sum of exp over the non-stop tokens that Turbo's default sampling keeps (top_k 1000, top_p 0.95)."""
+    import torch
+
+    scaled = logits[0, -1].clone() / 0.8
+    scaled[[START_SPEECH, STOP_SPEECH]] = -math.inf
+    kept = torch.topk(scaled, 1000).values
+    probabilities = torch.softmax(kept, dim=-1)
+    in_top_p = torch.cumsum(probabilities, dim=-1) - probabilities < 0.95
+    return float(torch.logsumexp(kept[in_top_p], dim=-1))
+
+
+def _llama_log_partition(logits: torch.Tensor, temperature: float, min_p: float) -> float:
+    """The same for the original models' sampling: temperature, then min_p (the repetition penalty only lowers)."""
+    import torch
+
+    scaled = logits.clone() / temperature
+    scaled[[START_SPEECH, STOP_SPEECH]] = -math.inf
+    probabilities = torch.softmax(scaled, dim=-1)
+    kept = scaled[probabilities >= min_p * probabilities.max()]
+    return float(torch.logsumexp(kept, dim=-1))
+
+
+@contextmanager
+def _recorded_logits(head: Any) -> Iterator[list[tuple[Any, Any]]]:
+    """(logits, input) of each call of the speech head while inside."""
+    steps: list[tuple[Any, Any]] = []
+
+    def record(_module: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        steps.append((output[:, -1:].detach().clone(), inputs[0][:, -1:].detach().clone()))
+
+    handle = head.register_forward_hook(record)
+    try:
+        yield steps
+    finally:
+        handle.remove()
+
+
+def _write_reference_clip(path: Path) -> None:
+    from workers.audio.resample import resample
+    from workers.engines.base import ChunkRequest, GenerationParams, run_to_completion
+    from workers.engines.espeak import EspeakEngine
+
+    engine = EspeakEngine(Settings(espeak_words_per_minute=150))
+    engine.load()
+    spoken = run_to_completion(engine, [ChunkRequest("reference", REFERENCE_TEXT, None, GenerationParams())])
+    samples = resample(spoken["reference"], engine.sample_rate, 24000)
+    pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as clip:
+        clip.setnchannels(1)
+        clip.setsampwidth(2)
+        clip.setframerate(24000)
+        clip.writeframes(pcm.tobytes())
+
+
+def _write_gpt2_tokenizer(out: Path) -> None:
+    """The five GPT-2 tokenizer files Turbo's AutoTokenizer.from_pretrained reads, from a small byte-level BPE."""
+    from tokenizers import ByteLevelBPETokenizer
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(TOKENIZER_CORPUS * 4, vocab_size=TURBO_VOCAB_SIZE, special_tokens=["<|endoftext|>"])
+    bpe.save_model(str(out))
+    end = "<|endoftext|>"
+    config = {
+        "tokenizer_class": "GPT2Tokenizer",
+        "model_max_length": 1024,
+        "bos_token": end,
+        "eos_token": end,
+        "unk_token": end,
+        "add_prefix_space": False,
+    }
+    (out / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
+    (out / "special_tokens_map.json").write_text(json.dumps({"bos_token": end, "eos_token": end, "unk_token": end}))
+    (out / "added_tokens.json").write_text(json.dumps({end: bpe.token_to_id(end)}))
+
+
+def _write_character_tokenizer(path: Path, *, language_tokens: tuple[str, ...]) -> None:
+    """A `tokenizers` file with the original models' special tokens ([START] is 255 and [STOP] 0, as T3Config
+    says) and one token per character."""
+    from tokenizers import AddedToken, Tokenizer, models
+
+    vocab = {"[STOP]": 0, "[UNK]": 1, "[SPACE]": 2, "[PAD]": 3, "[SEP]": 4, "[CLS]": 5, "[MASK]": 6}
+    for character in _CHARACTERS:
+        vocab.setdefault(character, len(vocab))
+    for language in language_tokens:
+        vocab[f"[{language}]"] = len(vocab)
+    vocab["[START]"] = 255
+    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="[UNK]"))
+    specials = [token for token in vocab if token.startswith("[") and len(token) > 1]
+    tokenizer.add_special_tokens([AddedToken(token, special=True) for token in specials])
+    tokenizer.save(str(path))
+
+
+PKUSEG_MODEL = "spacy_ontonotes"
+
+
+@contextmanager
+def pkuseg_home(checkpoint_dir: Path) -> Iterator[None]:
+    """Points spacy-pkuseg at the checkpoint's segmenter model, as ChatterboxMultilingualTTS builds one eagerly."""
+    previous = os.environ.get("PKUSEG_HOME")
+    os.environ["PKUSEG_HOME"] = str(checkpoint_dir / PKUSEG_DIR)
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["PKUSEG_HOME"]
+        else:
+            os.environ["PKUSEG_HOME"] = previous
+
+
+def _write_pkuseg_model(home: Path) -> None:
+    """A small Chinese word segmenter trained here with spacy-pkuseg's own trainer, in the place of the model it
+    would otherwise download (the multilingual tokenizer builds one whatever the language)."""
+    import spacy_pkuseg
+
+    corpus = home / "corpus"
+    corpus.mkdir(parents=True)
+    lines = ["我 爱 北京 天安门", "今天 天气 很 好", "我们 一起 去 公园", "他 在 学校 学习 中文"] * 8
+    for name in ("train.txt", "test.txt"):
+        (corpus / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with _quiet_stdout():
+        spacy_pkuseg.train(str(corpus / "train.txt"), str(corpus / "test.txt"), str(home / PKUSEG_MODEL), train_iter=2)
+    shutil.rmtree(corpus)
+    (home / f"{PKUSEG_MODEL}.zip").touch()  # spacy-pkuseg downloads only when this archive is missing
+
+
+@contextmanager
+def _quiet_library() -> Iterator[None]:
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    with _quiet_stdout():
+        yield
+
+
+@contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """The library prints progress to stdout; keep this tool's own output readable."""
+    stdout = sys.stdout
+    sys.stdout = sys.stderr if log.isEnabledFor(logging.DEBUG) else open(os.devnull, "w")  # noqa: SIM115
+    try:
+        yield
+    finally:
+        if sys.stdout is not sys.stderr:
+            sys.stdout.close()
+        sys.stdout = stdout
+
+
+def _contiguous(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {name: tensor.contiguous() for name, tensor in state.items()}
+
+
+def _library_version() -> str:
+    from importlib.metadata import version
+
+    return version("chatterbox-tts")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=NOTICE)
+    parser.add_argument("--variant", choices=sorted(_BUILDERS), required=True)
+    parser.add_argument("--out", type=Path, required=True, help="directory to write (replaced if it exists)")
+    parser.add_argument("--mean-tokens", type=float, default=40.0, help="mean speech tokens per generate (25/s)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.mean_tokens < 1:
+        parser.error("--mean-tokens must be at least 1")
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    log.info("%s", NOTICE)
+    out = build(BuildRequest(args.variant, args.out, args.mean_tokens, args.seed))
+    log.info("load it with CHATTERBOX_CHECKPOINT_DIR=%s CHATTERBOX_VARIANT=%s", out, args.variant)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,249 @@
+"""Continuous batching of ChatterBox Turbo: T3 decodes every active chunk at each step, S3Gen voices them batched.
+
+`ChatterboxTurboTTS.generate` speaks one chunk: T3 (a GPT-2) decodes speech tokens one at a time, then S3Gen
+turns them into a waveform. A decode step of one sequence is bound by reading the weights, so it costs about what
+a step of many does. Here each chunk is a row with a slot in one KV cache (kv_slots.py): a row joins by running its
+prompt through T3 into a free slot (prefill), every step decodes one token for all rows together with each row's
+own sampling parameters (sampling.py), and a row leaves when it samples the stop token or reaches the token limit,
+freeing its slot for the next waiting chunk. Rows that finish in the same step are voiced together (s3gen_batch.py).
+
+Every row follows `T3.inference_turbo` exactly: the same prompt (voice conditioning, text, start token), absolute
+positions counted per row, the same processors in the same order, the first token never taken as a stop (the
+library does not check it), at most 1 + `max_new_tokens` tokens, the stop token dropped; then generate's own
+post-processing (tokens below 6561, three silence tokens) and S3Gen with two meanflow steps. With greedy sampling
+(top_k=1) a row's tokens are those of the library's single-sequence path.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from workers.engines.base import AudioPiece, ChunkRequest, EngineOutput, RequestFailed
+from workers.engines.kv_slots import SlotCache
+from workers.engines.s3gen_batch import VocoderInput, vocode
+from workers.engines.sampling import BatchSampler, RowSampling
+from workers.engines.waiting import WaitingRequests
+
+logger = logging.getLogger(__name__)
+
+START_SPEECH = 6561
+STOP_SPEECH = 6562
+SILENCE = 4299  # chatterbox.models.s3gen.const.S3GEN_SIL, appended three times by generate
+TURBO_MEANFLOW_STEPS = 2
+MAX_TEXT_TOKENS = 512
+"""Room in each slot for a chunk's text tokens; chunks of a few hundred characters use far fewer."""
+
+
+@dataclass
+class TurboRow:
+    """One chunk on its way through T3 and S3Gen."""
+
+    request: ChunkRequest
+    text_tokens: torch.Tensor
+    """(1, tokens) text token ids, as generate tokenizes them."""
+    t3_cond: Any
+    ref_dict: dict[str, Any]
+    sampling: RowSampling
+    tokens: list[int] = field(default_factory=list)
+    length: int = 0
+    """Positions of this row held in its KV slot."""
+    slot: int = -1
+    finished: bool = False
+
+
+@dataclass(frozen=True)
+class TurboLimits:
+    max_batch: int
+    max_new_tokens: int
+    kv_cache_bytes: int
+
+
+class TurboBatch:
+    """The rows of one Turbo model: those waiting for a slot and those decoding."""
+
+    def __init__(self, model: Any, limits: TurboLimits, watermark: Any) -> None:
+        self._model = model
+        self._t3 = model.t3
+        self._watermark = watermark
+        self._max_new_tokens = limits.max_new_tokens
+        config = self._t3.tfmr.config
+        capacity = self._t3.hp.speech_cond_prompt_len + MAX_TEXT_TOKENS + limits.max_new_tokens + 4
+        slot_bytes = (
+            capacity * config.n_layer * 2 * config.n_embd * torch.finfo(self._t3.speech_head.weight.dtype).bits // 8
+        )
+        self.slots = max(1, min(limits.max_batch, limits.kv_cache_bytes // slot_bytes))
+        if self.slots < limits.max_batch:
+            logger.warning(
+                "the KV cache budget of %d MB holds %d rows of %d positions, not ENGINE_MAX_BATCH=%d",
+                limits.kv_cache_bytes >> 20,
+                self.slots,
+                capacity,
+                limits.max_batch,
+            )
+        self._cache = SlotCache(config.n_layer, self.slots, capacity)
+        self._sampler = BatchSampler(self.slots, self._t3.hp.speech_tokens_dict_size, self._device)
+        self._waiting: WaitingRequests[TurboRow] = WaitingRequests()
+        self._active: list[TurboRow] = []
+        logger.info("turbo batch: %d rows of up to %d positions (%d MB of KV cache)", self.slots, capacity,
+                    self.slots * slot_bytes >> 20)  # fmt: skip
+
+    @property
+    def _device(self) -> torch.device:
+        device: torch.device = self._t3.speech_head.weight.device
+        return device
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._active) or len(self._waiting) > 0
+
+    def add(self, row: TurboRow) -> None:
+        if row.text_tokens.shape[1] > MAX_TEXT_TOKENS:
+            raise ValueError(f"a chunk of {row.text_tokens.shape[1]} text tokens is over {MAX_TEXT_TOKENS}")
+        self._waiting.push(row.request.id, row.request.priority, row)
+
+    def cancel(self, request_id: str) -> None:
+        if self._waiting.cancel(request_id):
+            return
+        for row in self._active:
+            if row.request.id == request_id:
+                self._leave(row)
+                return
+
+    def step(self) -> list[EngineOutput]:
+        """Admit waiting rows into free slots, decode one token for every active row, voice the finished ones."""
+        done: list[TurboRow] = []
+        with torch.inference_mode():
+            try:
+                self._admit()
+                done += self._take_finished()
+                self._decode()
+                done += self._take_finished()
+            except Exception as error:
+                # A failed forward pass leaves the whole batch's state unknown: fail its rows, keep the engine.
+                logger.exception("turbo batch step failed; failing its %d rows", len(self._active) + len(done))
+                failed = done + list(self._active)
+                for row in self._active[:]:
+                    self._leave(row)
+                return [RequestFailed(row.request.id, error) for row in failed]
+            return self._voice(done)
+
+    def _admit(self) -> None:
+        while len(self._active) < self.slots:
+            row = self._waiting.pop()
+            if row is None:
+                return
+            row.slot = len(self._active)
+            self._active.append(row)
+            self._prefill(row)
+
+    def _prefill(self, row: TurboRow) -> None:
+        t3 = self._t3
+        start = torch.tensor([[START_SPEECH]], device=self._device)
+        embeds, _ = t3.prepare_input_embeds(
+            t3_cond=row.t3_cond, text_tokens=row.text_tokens, speech_tokens=start, cfg_weight=0.0
+        )
+        length = embeds.shape[1]
+        mask = self._cache.plan_prefill(row.slot, length, self._device)
+        hidden = t3.tfmr(
+            inputs_embeds=embeds,
+            past_key_values=self._cache,
+            attention_mask=mask,
+            position_ids=torch.arange(length, device=self._device)[None],
+            use_cache=True,
+        )[0]
+        logits = t3.speech_head(hidden[:, -1])
+        # The first token is sampled with the start token as the "generated" ones (inference_turbo's input_ids).
+        self._sampler.assign(row.slot, row.sampling, seen=[START_SPEECH])
+        token = self._sampler.sample(row.slot, logits)
+        self._sampler.forget_seen(row.slot)
+        self._sampler.record(row.slot, token)
+        row.length = length
+        self._append(row, int(token[0]), first=True)
+
+    def _decode(self) -> None:
+        # Finished rows have left (see _voice), so the decoding rows hold slots 0 .. len(rows) - 1.
+        rows = self._active
+        if not rows:
+            return
+        lengths = torch.tensor([row.length for row in rows], device=self._device)
+        current = torch.tensor([[row.tokens[-1]] for row in rows], device=self._device)
+        mask = self._cache.plan_decode(lengths)
+        hidden = self._t3.tfmr(
+            inputs_embeds=self._t3.speech_emb(current),
+            past_key_values=self._cache,
+            attention_mask=mask,
+            position_ids=lengths[:, None],
+            use_cache=True,
+        )[0]
+        tokens = self._sampler.sample(0, self._t3.speech_head(hidden[:, -1]))
+        self._sampler.record(0, tokens)
+        for row, token in zip(rows, tokens.tolist(), strict=True):
+            row.length += 1
+            self._append(row, token, first=False)
+
+    def _append(self, row: TurboRow, token: int, *, first: bool) -> None:
+        if token < 0:  # every logit filtered out: inference_turbo stops without a token
+            row.finished = True
+            return
+        row.tokens.append(token)
+        if (token == STOP_SPEECH and not first) or len(row.tokens) > self._max_new_tokens:
+            row.finished = True
+
+    def _take_finished(self) -> list[TurboRow]:
+        finished = [row for row in self._active if row.finished]
+        for row in finished:
+            self._leave(row)
+        return finished
+
+    def _voice(self, rows: list[TurboRow]) -> list[EngineOutput]:
+        if not rows:
+            return []
+        inputs = [
+            VocoderInput(
+                torch.tensor([t for t in row.tokens if t < START_SPEECH] + [SILENCE] * 3, device=self._device),
+                row.ref_dict,
+            )
+            for row in rows
+        ]
+        try:
+            waveforms = vocode(self._model.s3gen, inputs, n_timesteps=TURBO_MEANFLOW_STEPS, meanflow=True)
+        except Exception as error:
+            logger.exception("S3Gen failed on %d rows", len(rows))
+            return [RequestFailed(row.request.id, error) for row in rows]
+        outputs: list[EngineOutput] = []
+        for row, waveform in zip(rows, waveforms, strict=True):
+            samples = waveform.detach().cpu().numpy()
+            watermarked = self._watermark.apply_watermark(samples, sample_rate=self._model.sr)
+            outputs.append(AudioPiece(row.request.id, watermarked.astype("float32", copy=False), final=True))
+        return outputs
+
+    def _leave(self, row: TurboRow) -> None:
+        """Free the row's slot, moving the last active row into it so active rows stay in the first slots."""
+        index = self._active.index(row)
+        last = self._active[-1]
+        if last is not row:
+            self._cache.move(last.slot, row.slot, last.length)
+            self._sampler.move(last.slot, row.slot)
+            last.slot = row.slot
+            self._active[index] = last
+        self._active.pop()
+        row.slot = -1
+
+
+def turbo_row(model: Any, request: ChunkRequest, conds: Any) -> TurboRow:
+    """A request as generate would start it: its text normalised and tokenized, its voice's conditionals."""
+    from chatterbox.tts_turbo import punc_norm
+
+    params = request.params
+    encoded = model.tokenizer(punc_norm(request.text), return_tensors="pt", padding=True, truncation=True)
+    return TurboRow(
+        request=request,
+        text_tokens=encoded.input_ids.to(model.t3.speech_head.weight.device),
+        t3_cond=conds.t3,
+        ref_dict=conds.gen,
+        sampling=RowSampling(params.temperature, params.top_k, params.top_p, params.repetition_penalty),
+    )
