@@ -4,6 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
+# The browser the playground tests drive (Playwright cannot download its own here): Debian's, installed if missing.
+CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: run test install lint bench clean
 
@@ -23,17 +25,22 @@ $(TEST_STAMP): $(RUN_STAMP) requirements/test-chatterbox.txt
 	$(BIN)/pip install --quiet --no-deps -r requirements/test-chatterbox.txt
 	touch $(TEST_STAMP)
 
-install: $(TEST_STAMP)
+$(CHROMIUM):
+	@echo "Installing Debian's chromium for the browser tests"
+	@DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+	@DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+
+install: $(TEST_STAMP) $(CHROMIUM)
 
 run: $(RUN_STAMP)
 	$(BIN)/python -m infra.dev_stack
 
-test: $(TEST_STAMP)
+test: $(TEST_STAMP) $(CHROMIUM)
 	$(BIN)/python -m infra.ensure_redis
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
-	$(BIN)/pytest -q
+	CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy .
@@ -47,4 +54,4 @@ bench: $(TEST_STAMP)
 	$(BIN)/python -m bench.api
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis test-artifacts

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from api.dependencies import Services
 from api.errors import install_error_handlers
@@ -30,6 +32,9 @@ from voices.registry import VoiceRegistry
 log = logging.getLogger(__name__)
 
 VOICE_UPLOAD_PATH = "/v1/audio/voices"
+PLAYGROUND_PATH = "/playground"
+PLAYGROUND_DIR = Path(__file__).parent / "playground"
+"""The playground page: plain HTML, CSS and JavaScript modules, served as they are (no build step)."""
 
 
 def build_services(settings: Settings, client: aioredis.Redis) -> Services:
@@ -76,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(jobs.plain_router)
     app.include_router(files.router)
     app.include_router(metrics_route.router)
+    app.mount(PLAYGROUND_PATH, StaticFiles(directory=PLAYGROUND_DIR, html=True), name="playground")
     app.add_middleware(
         EdgeMiddleware,
         api_keys=[key.get_secret_value() for key in settings.api_keys],

@@ -16,7 +16,8 @@ from api.errors import error_body
 log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = b"x-request-id"
-OPEN_PATH_PREFIXES = ("/docs", "/openapi.json", "/files/", "/metrics")
+OPEN_PATH_PREFIXES = ("/docs", "/openapi.json", "/files/", "/metrics", "/playground")
+"""Paths served without a key: the playground page itself is open, and its API calls carry the key the user enters."""
 
 
 class EdgeMiddleware:

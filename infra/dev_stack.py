@@ -208,7 +208,8 @@ def _banner(settings: Settings, base_url: str, flower_url: str | None) -> str:
     flower = flower_url or "not running"
     body = '{"model":"tts-1","voice":"alloy","input":"Hello from the TTS service."}'
     example = f"curl -s {base_url}/v1/audio/speech{auth} -H 'Content-Type: application/json' -d '{body}' -o hello.mp3"
-    return f"ready: API {base_url}  docs {base_url}/docs  Flower {flower}  try: {example}"
+    urls = f"API {base_url}  playground {base_url}/playground/  docs {base_url}/docs  Flower {flower}"
+    return f"ready: {urls}  try: {example}"
 
 
 def _child_env() -> dict[str, str]:

@@ -707,6 +707,7 @@ def test_banner_is_one_line_with_urls_and_an_example() -> None:
     banner = dev_stack._banner(settings_from({}), "http://127.0.0.1:8000", "http://127.0.0.1:5555")
     assert "\n" not in banner
     for part in (
+        "http://127.0.0.1:8000/playground/",
         "http://127.0.0.1:8000/docs",
         "http://127.0.0.1:5555",
         "curl -s http://127.0.0.1:8000/v1/audio/speech",
