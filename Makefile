@@ -4,6 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
+CHATTERBOX_STAMP := $(VENV)/.installed-chatterbox
 # The browser the playground tests drive (Playwright cannot download its own here): Debian's, installed if missing.
 CHROMIUM ?= /usr/bin/chromium
 
@@ -18,11 +19,17 @@ $(RUN_STAMP): pyproject.toml | $(VENV)/bin/python
 	$(BIN)/pip install --quiet -e .
 	touch $(RUN_STAMP)
 
-# Test tools, plus ChatterBox itself without its dependencies (it pins torch 2.6 and gradio), as Dockerfile.gpu
-# installs it, and a CPU torch: the adapter tests read the real package's source and run around a stand-in model.
-$(TEST_STAMP): $(RUN_STAMP) requirements/test-chatterbox.txt
+# ChatterBox on the CPU: its runtime with a CPU torch (requirements/cpu.txt says why torchaudio comes without its
+# C++ extension), then the library itself without its dependencies (it pins torch 2.6 and gradio), as
+# Dockerfile.gpu installs it on a GPU. The tests run it on random-weight checkpoints (bench/checkpoint.py).
+$(CHATTERBOX_STAMP): $(RUN_STAMP) requirements/cpu.txt requirements/chatterbox.txt
+	$(BIN)/pip install --quiet -r requirements/cpu.txt
+	$(BIN)/pip install --quiet --no-deps torchaudio==2.11.0 chatterbox-tts==0.1.7
+	rm -f $(VENV)/lib/python*/site-packages/torchaudio/lib/*.so
+	touch $(CHATTERBOX_STAMP)
+
+$(TEST_STAMP): $(CHATTERBOX_STAMP) pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
-	$(BIN)/pip install --quiet --no-deps -r requirements/test-chatterbox.txt
 	touch $(TEST_STAMP)
 
 $(CHROMIUM):
@@ -32,7 +39,8 @@ $(CHROMIUM):
 
 install: $(TEST_STAMP) $(CHROMIUM)
 
-run: $(RUN_STAMP)
+# TTS_ENGINE=chatterbox (in the environment) installs ChatterBox's CPU runtime too.
+run: $(RUN_STAMP) $(if $(filter chatterbox,$(TTS_ENGINE)),$(CHATTERBOX_STAMP))
 	$(BIN)/python -m infra.dev_stack
 
 test: $(TEST_STAMP) $(CHROMIUM)

@@ -419,7 +419,6 @@ def _write_pkuseg_model(home: Path) -> None:
 
 @contextmanager
 def _quiet_library() -> Iterator[None]:
-    os.environ.setdefault("TQDM_DISABLE", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     with _quiet_stdout():
         yield
@@ -458,6 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.mean_tokens < 1:
         parser.error("--mean-tokens must be at least 1")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    os.environ.setdefault("TQDM_DISABLE", "1")  # read when torch first imports tqdm
     log.info("%s", NOTICE)
     out = build(BuildRequest(args.variant, args.out, args.mean_tokens, args.seed))
     log.info("load it with CHATTERBOX_CHECKPOINT_DIR=%s CHATTERBOX_VARIANT=%s", out, args.variant)

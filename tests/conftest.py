@@ -9,6 +9,7 @@ import pytest
 import redis
 
 from core.settings import Settings
+from tests.support.checkpoints import checkpoint
 from tests.support.processes import ManagedProcess, start_api, start_worker
 from tests.support.s3 import MotoS3, free_port
 
@@ -105,3 +106,19 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     running = start_stack(tmp_path_factory.mktemp("stack"), TEST_REDIS_URL)
     yield running
     stop_stack(running)
+
+
+class Checkpoints:
+    """Random-weight ChatterBox checkpoints (tests/support/checkpoints.py), each built when first asked for."""
+
+    def __init__(self, base: Path) -> None:
+        self._base = base
+
+    def __call__(self, variant: str) -> Path:
+        return checkpoint(variant, self._base)
+
+
+@pytest.fixture(scope="session")
+def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> Checkpoints:
+    kept = os.environ.get("TEST_CHECKPOINT_DIR")
+    return Checkpoints(Path(kept) if kept else tmp_path_factory.mktemp("checkpoints"))

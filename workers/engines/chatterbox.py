@@ -353,6 +353,22 @@ class ChatterboxEngine:
     def busy(self) -> bool:
         return len(self._waiting) > 0 or (self._batch is not None and bool(self._batch.busy))
 
+    @property
+    def model(self) -> ChatterboxModel:
+        """The library's model object (ChatterboxTurboTTS, ChatterboxTTS or ChatterboxMultilingualTTS)."""
+        return self._loaded_model()
+
+    @property
+    def batch(self) -> Any:
+        """Turbo's TurboBatch (the rows decoding together); None for the variants that do not batch."""
+        return self._batch
+
+    def conditionals(self, reference_audio: Path | None, params: GenerationParams) -> Any:
+        """The voice conditionals a request with this reference and these parameters speaks with (cached)."""
+        reference = None if reference_audio is None else (reference_audio, _file_digest(reference_audio))
+        with library_output_to_debug():
+            return self._conditionals_for(self._loaded_model(), reference, params)
+
     def load(self) -> None:
         if self._model is not None:
             return
@@ -377,6 +393,8 @@ class ChatterboxEngine:
             limits = TurboLimits(
                 max_batch=settings.engine_max_batch,
                 max_new_tokens=settings.engine_max_speech_tokens,
+                # Byte-level BPE gives at most a token per byte; two a character covers text far beyond English.
+                max_text_tokens=2 * settings.max_chunk_chars,
                 kv_cache_bytes=settings.engine_kv_cache_mb << 20,
             )
             self._batch = TurboBatch(model, limits, model.watermarker)
@@ -387,10 +405,7 @@ class ChatterboxEngine:
         model = self._loaded_model()
         params = request.params
         language = self._variant.language_for(params, self._configured_language)
-        path = request.reference_audio
-        reference = None if path is None else (path, _file_digest(path))
-        with library_output_to_debug():
-            conds = self._conditionals_for(model, reference, params)
+        conds = self.conditionals(request.reference_audio, params)
         if self._batch is None:
             self._waiting.push(request.id, request.priority, (request, (conds, language)))
             return

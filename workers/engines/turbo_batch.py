@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from workers.engines.base import AudioPiece, ChunkRequest, EngineOutput, RequestFailed
+from workers.engines.base import AudioPiece, ChunkRequest, EngineError, EngineOutput, RequestFailed
 from workers.engines.kv_slots import SlotCache
 from workers.engines.s3gen_batch import VocoderInput, vocode
 from workers.engines.sampling import BatchSampler, RowSampling
@@ -34,8 +34,6 @@ START_SPEECH = 6561
 STOP_SPEECH = 6562
 SILENCE = 4299  # chatterbox.models.s3gen.const.S3GEN_SIL, appended three times by generate
 TURBO_MEANFLOW_STEPS = 2
-MAX_TEXT_TOKENS = 512
-"""Room in each slot for a chunk's text tokens; chunks of a few hundred characters use far fewer."""
 
 
 @dataclass
@@ -55,10 +53,19 @@ class TurboRow:
     finished: bool = False
 
 
+class TurboStepFailed(Exception):
+    def __init__(self, rows: list[TurboRow], error: Exception) -> None:
+        super().__init__(str(error))
+        self.rows = rows
+        self.error = error
+
+
 @dataclass(frozen=True)
 class TurboLimits:
     max_batch: int
     max_new_tokens: int
+    max_text_tokens: int
+    """Room in each slot for a chunk's text tokens."""
     kv_cache_bytes: int
 
 
@@ -71,7 +78,9 @@ class TurboBatch:
         self._watermark = watermark
         self._max_new_tokens = limits.max_new_tokens
         config = self._t3.tfmr.config
-        capacity = self._t3.hp.speech_cond_prompt_len + MAX_TEXT_TOKENS + limits.max_new_tokens + 4
+        self._max_text_tokens = limits.max_text_tokens
+        # Conditioning, text, the start token, then every speech token (1 + max_new_tokens): a row never outgrows it.
+        capacity = self._t3.hp.speech_cond_prompt_len + limits.max_text_tokens + limits.max_new_tokens + 3
         slot_bytes = (
             capacity * config.n_layer * 2 * config.n_embd * torch.finfo(self._t3.speech_head.weight.dtype).bits // 8
         )
@@ -100,9 +109,15 @@ class TurboBatch:
     def busy(self) -> bool:
         return bool(self._active) or len(self._waiting) > 0
 
+    @property
+    def decoding(self) -> list[str]:
+        """Ids of the requests holding a slot now."""
+        return [row.request.id for row in self._active]
+
     def add(self, row: TurboRow) -> None:
-        if row.text_tokens.shape[1] > MAX_TEXT_TOKENS:
-            raise ValueError(f"a chunk of {row.text_tokens.shape[1]} text tokens is over {MAX_TEXT_TOKENS}")
+        tokens = row.text_tokens.shape[1]
+        if tokens > self._max_text_tokens:
+            raise EngineError(f"this chunk is {tokens} text tokens, over the {self._max_text_tokens} a chunk may have")
         self._waiting.push(row.request.id, row.request.priority, row)
 
     def cancel(self, request_id: str) -> None:
@@ -115,6 +130,15 @@ class TurboBatch:
 
     def step(self) -> list[EngineOutput]:
         """Admit waiting rows into free slots, decode one token for every active row, voice the finished ones."""
+        try:
+            finished = self.decode_step()
+        except TurboStepFailed as failure:
+            return [RequestFailed(row.request.id, failure.error) for row in failure.rows]
+        return self._voice(finished)
+
+    def decode_step(self) -> list[TurboRow]:
+        """The T3 half of a step: admit, decode one token for every active row; the rows that finished, which
+        have left their slots. Raises TurboStepFailed (all active rows gone) when a forward pass fails."""
         done: list[TurboRow] = []
         with torch.inference_mode():
             try:
@@ -128,8 +152,8 @@ class TurboBatch:
                 failed = done + list(self._active)
                 for row in self._active[:]:
                     self._leave(row)
-                return [RequestFailed(row.request.id, error) for row in failed]
-            return self._voice(done)
+                raise TurboStepFailed(failed, error) from error
+        return done
 
     def _admit(self) -> None:
         while len(self._active) < self.slots:
@@ -210,15 +234,17 @@ class TurboBatch:
             for row in rows
         ]
         try:
-            waveforms = vocode(self._model.s3gen, inputs, n_timesteps=TURBO_MEANFLOW_STEPS, meanflow=True)
+            with torch.inference_mode():
+                waveforms = vocode(self._model.s3gen, inputs, n_timesteps=TURBO_MEANFLOW_STEPS, meanflow=True)
         except Exception as error:
             logger.exception("S3Gen failed on %d rows", len(rows))
             return [RequestFailed(row.request.id, error) for row in rows]
         outputs: list[EngineOutput] = []
-        for row, waveform in zip(rows, waveforms, strict=True):
-            samples = waveform.detach().cpu().numpy()
-            watermarked = self._watermark.apply_watermark(samples, sample_rate=self._model.sr)
-            outputs.append(AudioPiece(row.request.id, watermarked.astype("float32", copy=False), final=True))
+        with torch.inference_mode():  # Perth's network, run with autograd on, grows host memory (devnen #164)
+            for row, waveform in zip(rows, waveforms, strict=True):
+                samples = waveform.detach().cpu().numpy()
+                watermarked = self._watermark.apply_watermark(samples, sample_rate=self._model.sr)
+                outputs.append(AudioPiece(row.request.id, watermarked.astype("float32", copy=False), final=True))
         return outputs
 
     def _leave(self, row: TurboRow) -> None:

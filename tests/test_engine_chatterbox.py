@@ -1,0 +1,259 @@
+"""ChatterBox Turbo for real: chatterbox-tts 0.1.7's own code on a random-weight checkpoint of the real architecture
+(bench/checkpoint.py), run in this process on the CPU. Its voice is noise-like; every line of the library runs.
+
+The batched engine is held to the library itself: one request alone gives bit for bit what `generate` gives for the
+same seed; rows decoded together greedily give the tokens of the library's single-sequence `inference_turbo`,
+however many rows and whenever they join; S3Gen over several rows gives each the length and level it has alone.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import math
+import shutil
+import wave
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from core.settings import Settings
+from tests.conftest import Checkpoints
+from workers.engines.base import AudioPiece, ChunkRequest, EngineError, GenerationParams, run_to_completion
+from workers.engines.chatterbox import ChatterboxEngine
+from workers.engines.s3gen_batch import VocoderInput, vocode
+from workers.engines.turbo_batch import STOP_SPEECH, TurboBatch, TurboLimits, turbo_row
+
+TEXTS = [
+    "Hello there.",
+    "A much longer sentence, with a good number of words in it, for the batch to decode.",
+    "Numbers like one, two and three.",
+    "Another one here for the test.",
+    "Short.",
+    "The quick brown fox jumps over the lazy dog.",
+    "Seven rows are already decoding when this one joins them.",
+    "And the last of eight.",
+]
+GREEDY = GenerationParams(top_k=1)
+MAX_NEW_TOKENS = 60
+
+
+@pytest.fixture(scope="module")
+def engine(checkpoints: Checkpoints) -> Iterator[ChatterboxEngine]:
+    torch.set_num_threads(2)
+    settings = Settings.model_construct(
+        tts_engine="chatterbox",
+        chatterbox_variant="turbo",
+        chatterbox_checkpoint_dir=checkpoints("turbo"),
+        chatterbox_device="cpu",
+        engine_max_batch=4,
+        engine_max_speech_tokens=200,
+    )
+    loaded = ChatterboxEngine(settings)
+    loaded.load()
+    yield loaded
+    loaded.unload()
+    gc.collect()
+
+
+@pytest.fixture(scope="module")
+def reference(checkpoints: Checkpoints) -> Path:
+    """A spoken clip of more than five seconds (the builder's espeak reference)."""
+    return checkpoints("turbo") / "reference.wav"
+
+
+def speak(engine: ChatterboxEngine, text: str, reference: Path | None = None, **params: Any) -> np.ndarray:
+    return run_to_completion(engine, [ChunkRequest("one", text, reference, GenerationParams(**params))])["one"]
+
+
+def test_loads_the_checkpoint_and_warms_up(engine: ChatterboxEngine) -> None:
+    assert engine.name == "chatterbox-turbo"
+    assert engine.sample_rate == 24000
+    assert engine.device == "cpu"
+    assert engine.max_batch == 4
+    assert not engine.busy  # the warm-up request finished and left its slot
+
+
+@pytest.mark.parametrize("voice", ["built-in", "reference"])
+def test_one_request_is_the_librarys_own_generate_bit_for_bit(
+    engine: ChatterboxEngine, reference: Path, voice: str
+) -> None:
+    clip = reference if voice == "reference" else None
+    model = engine.model
+    conds = engine.conditionals(clip, GenerationParams())
+    text = "Hello there, this is one request through the batch."
+    torch.manual_seed(7)
+    ours = speak(engine, text, clip)
+    model.conds = conds
+    torch.manual_seed(7)
+    with torch.inference_mode():
+        library = model.generate(text)[0].numpy()
+    np.testing.assert_array_equal(ours, library)
+    # Turbo speaks 960 samples a token, three silence tokens included.
+    assert len(ours) % 960 == 0 and len(ours) >= 3 * 960
+
+
+def test_a_reference_is_prepared_once_per_clip_content(
+    engine: ChatterboxEngine, reference: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    copy = tmp_path / "same-voice-elsewhere.wav"
+    shutil.copy(reference, copy)
+    with caplog.at_level(logging.INFO, logger="workers.engines.chatterbox"):
+        engine.conditionals(copy, GenerationParams())
+        engine.conditionals(copy, GenerationParams())
+        engine.conditionals(copy, GenerationParams(norm_loudness=False))
+    prepared = [record for record in caplog.records if "prepared voice conditionals" in record.getMessage()]
+    # The module's earlier tests prepared this content already; only the other loudness setting is new.
+    assert len(prepared) == 1 and "same-voice-elsewhere" in prepared[0].getMessage()
+
+
+def test_a_clip_of_five_seconds_or_less_is_refused_before_the_library_asserts(
+    engine: ChatterboxEngine, tmp_path: Path
+) -> None:
+    clip = tmp_path / "short.wav"
+    samples = (0.3 * np.sin(2 * math.pi * 220 * np.arange(4 * 16000) / 16000) * 32767).astype("<i2")
+    with wave.open(str(clip), "wb") as output:
+        output.setnchannels(1)
+        output.setsampwidth(2)
+        output.setframerate(16000)
+        output.writeframes(samples.tobytes())
+    with pytest.raises(EngineError, match=r"longer than 5 seconds; this one lasts 4\.00 s"):
+        engine.submit(ChunkRequest("short", "Hello.", clip, GenerationParams()))
+    assert not engine.busy
+
+
+def test_the_librarys_progress_output_stays_out_of_stdout(
+    engine: ChatterboxEngine, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG, logger="workers.engines.chatterbox"):
+        speak(engine, "Quiet, please.")
+    captured = capsys.readouterr()
+    assert "S3 Token -> Mel Inference" not in captured.out + captured.err
+    assert any("S3 Token -> Mel Inference" in record.getMessage() for record in caplog.records)
+
+
+@contextmanager
+def greedy_stops_at_mixed_lengths(engine: ChatterboxEngine) -> Iterator[None]:
+    """Greedy decoding always takes the stop token, whose logit the builder made a constant above the rest;
+    lowered to the 3rd percentile of the other tokens' best logit, rows end after different numbers of tokens."""
+    t3 = engine.model.t3
+    head = t3.speech_head
+    kept = float(head.bias[STOP_SPEECH].detach())
+    best: list[float] = []
+    hook = head.register_forward_hook(lambda _m, _i, out: best.append(float(out[0, -1, : STOP_SPEECH - 1].max())))
+    with torch.no_grad():
+        head.bias[STOP_SPEECH] = -1e4
+    try:
+        for text in TEXTS[:3]:
+            t3.inference_turbo(engine.conditionals(None, GREEDY).t3, _tokens(engine, text), top_k=1, max_gen_len=40)
+        hook.remove()
+        with torch.no_grad():
+            head.bias[STOP_SPEECH] = float(np.percentile(best, 3))
+        yield
+    finally:
+        hook.remove()
+        with torch.no_grad():
+            head.bias[STOP_SPEECH] = kept
+
+
+def _tokens(engine: ChatterboxEngine, text: str) -> torch.Tensor:
+    return turbo_row(engine.model, ChunkRequest("t", text, None, GREEDY), engine.conditionals(None, GREEDY)).text_tokens
+
+
+@pytest.mark.parametrize("rows", [1, 3, 8])
+def test_greedy_rows_decoded_together_give_the_librarys_tokens(
+    engine: ChatterboxEngine, reference: Path, rows: int
+) -> None:
+    voices = [None, reference]
+    requests = [
+        ChunkRequest(f"row-{index}", TEXTS[index], voices[index % 2], GREEDY, priority=index) for index in range(rows)
+    ]
+    with greedy_stops_at_mixed_lengths(engine), torch.inference_mode():
+        expected = {}
+        for request in requests:
+            conds = engine.conditionals(request.reference_audio, GREEDY)
+            tokens = engine.model.t3.inference_turbo(
+                conds.t3, _tokens(engine, request.text), top_k=1, max_gen_len=MAX_NEW_TOKENS
+            )
+            expected[request.id] = tokens[0].tolist()
+        batch = TurboBatch(engine.model, TurboLimits(8, MAX_NEW_TOKENS, 600, 2 << 30), engine.model.watermarker)
+        # Rows join at different steps: half at once, the others one by one while the first decode.
+        joins = {0: requests[: max(1, rows // 2)]} | {3 * n: [r] for n, r in enumerate(requests[rows // 2 :], 1)}
+        got: dict[str, list[int]] = {}
+        step = 0
+        while step in joins or batch.busy or step < max(joins):
+            for request in joins.get(step, []):
+                batch.add(turbo_row(engine.model, request, engine.conditionals(request.reference_audio, GREEDY)))
+            for row in batch.decode_step():
+                got[row.request.id] = row.tokens
+            step += 1
+    assert len({len(tokens) for tokens in expected.values()}) > 1 or rows == 1, "lengths should differ"
+    for request in requests:
+        tokens = got[request.id]
+        assert (tokens[:-1] if tokens and tokens[-1] == STOP_SPEECH else tokens) == expected[request.id], request.id
+
+
+def test_s3gen_over_several_rows_gives_each_its_length_and_level(engine: ChatterboxEngine, reference: Path) -> None:
+    generator = torch.Generator().manual_seed(3)
+    tokens = [torch.randint(0, 6561, (n,), generator=generator) for n in (9, 35, 20)]
+    conds = [engine.conditionals(voice, GenerationParams()).gen for voice in (None, reference, None)]
+    s3gen = engine.model.s3gen
+    with torch.inference_mode():
+        alone = [
+            s3gen.inference(speech_tokens=t, ref_dict=c, n_cfm_timesteps=2)[0][0]
+            for t, c in zip(tokens, conds, strict=True)
+        ]
+        together = vocode(
+            s3gen, [VocoderInput(t, c) for t, c in zip(tokens, conds, strict=True)], n_timesteps=2, meanflow=True
+        )
+    for single, batched, row_tokens in zip(alone, together, tokens, strict=True):
+        assert len(batched) == len(single) == 960 * len(row_tokens)
+        level, batched_level = float(single.pow(2).mean().sqrt()), float(batched.pow(2).mean().sqrt())
+        # The flow and the vocoder draw random noise, and a batch draws it differently: the waveforms differ by
+        # that noise (measured here at about an eighth of the level), never in length or loudness.
+        assert abs(batched_level - level) < 0.05 * level
+        assert float((batched - single).pow(2).mean().sqrt()) < 0.35 * level
+
+
+def test_a_cancelled_row_leaves_the_batch_at_the_next_step(engine: ChatterboxEngine) -> None:
+    with greedy_stops_at_mixed_lengths(engine):
+        with torch.no_grad():
+            engine.model.t3.speech_head.bias[STOP_SPEECH] = -1e4  # neither row would stop on its own
+        for request_id in ("kept", "cancelled"):
+            engine.submit(ChunkRequest(request_id, TEXTS[1], None, GREEDY))
+        engine.step()
+        engine.step()
+        assert sorted(engine.batch.decoding) == ["cancelled", "kept"]
+        engine.cancel("cancelled")
+        assert engine.batch.decoding == ["kept"]
+        engine.cancel("kept")
+        assert not engine.busy
+
+
+def test_output_carries_the_perth_watermark(engine: ChatterboxEngine) -> None:
+    import perth
+
+    audio = speak(engine, "This speech is watermarked as the library does it.")
+    detector = perth.PerthImplicitWatermarker()
+    assert detector.get_watermark(audio, sample_rate=24000) > 0.5
+    tokens = torch.randint(0, 6561, (40,), generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        raw = engine.model.s3gen.inference(speech_tokens=tokens, ref_dict=engine.conditionals(None, GREEDY).gen)
+    assert detector.get_watermark(raw[0][0].numpy(), sample_rate=24000) < 0.5
+
+
+def test_pieces_come_back_per_request(engine: ChatterboxEngine) -> None:
+    requests = [ChunkRequest(f"r{i}", text, None, GenerationParams()) for i, text in enumerate(TEXTS[:3])]
+    for request in requests:
+        engine.submit(request)
+    finals = []
+    while engine.busy:
+        for output in engine.step():
+            assert isinstance(output, AudioPiece)
+            finals.append(output.request_id)
+    assert sorted(finals) == ["r0", "r1", "r2"]
