@@ -121,6 +121,7 @@ def test_british_english_reads_dates_day_first() -> None:
         ("(555) 123-4567", "five five five, one two three, four five six seven"),
         ("+44 20 7946 0958", "plus four four, two zero, seven nine four six, zero nine five eight"),
         ("1-800-555-1234", "one, eight zero zero, five five five, one two three four"),
+        ("07700 900123", "zero seven seven zero zero, nine zero zero one two three"),
         ("see https://example.com/docs.", "see example dot com slash docs."),
         ("www.example.co.uk/page-2", "w w w dot example dot co dot uk slash page dash two"),
         ("github.com/resemble-ai", "github dot com slash resemble dash ai"),
