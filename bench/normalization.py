@@ -21,7 +21,7 @@ from pocketsphinx import Decoder
 from core.settings import Settings
 from text.normalize import normalize
 from workers.audio.resample import resample
-from workers.engines.base import GenerationParams
+from workers.engines.base import ChunkRequest, GenerationParams, run_to_completion
 from workers.engines.espeak import EspeakEngine
 
 RECOGNISER_RATE = 16000
@@ -102,7 +102,8 @@ def main() -> None:
     for written, spoken in SENTENCES:
         references.append(_words(spoken))
         for name, text in (("as written", written), ("normalised", normalize(written, "en")), ("spoken form", spoken)):
-            audio = resample(engine.synthesize(text, None, params), engine.sample_rate, RECOGNISER_RATE)
+            speech = run_to_completion(engine, [ChunkRequest(name, text, None, params)])[name]
+            audio = resample(speech, engine.sample_rate, RECOGNISER_RATE)
             transcripts[name].append(_words(listener.transcribe(audio)))
     elapsed = time.perf_counter() - started
 

@@ -6,8 +6,11 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
+import threading
 import wave
 from collections.abc import Iterator
+from multiprocessing.connection import Listener
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,10 @@ from tests.support.api import assert_error
 from tests.support.jobs import SyncJobs
 from tests.support.processes import start_api
 from tests.support.s3 import free_port
-from workers.engines.base import Audio, GenerationParams
+from workers.engine_host.client import EngineClient
+from workers.engine_host.messages import EngineInfo
+from workers.engine_host.server import EngineServer
+from workers.engines.base import ChunkRequest, EngineOutput
 from workers.engines.espeak import EspeakEngine
 from workers.pipeline import PipelineHooks, SynthesisPipeline
 
@@ -98,7 +104,7 @@ def test_preview_of_a_long_text_is_its_chunks_and_tags_stay_whole(stack: Stack) 
 
 
 class RecordingEngine:
-    """The real espeak engine, noting the text of every call."""
+    """The real espeak engine, noting the text of every request it is given."""
 
     def __init__(self, engine: EspeakEngine) -> None:
         self._engine = engine
@@ -113,15 +119,43 @@ class RecordingEngine:
     def device(self) -> str:
         return self._engine.device
 
+    @property
+    def max_batch(self) -> int:
+        return self._engine.max_batch
+
+    @property
+    def busy(self) -> bool:
+        return self._engine.busy
+
     def load(self) -> None:
         self._engine.load()
 
-    def synthesize(self, text: str, reference_audio: Path | None, params: GenerationParams) -> Audio:
-        self.texts.append(text)
-        return self._engine.synthesize(text, reference_audio, params)
+    def submit(self, request: ChunkRequest) -> None:
+        self.texts.append(request.text)
+        self._engine.submit(request)
+
+    def cancel(self, request_id: str) -> None:
+        self._engine.cancel(request_id)
+
+    def step(self) -> list[EngineOutput]:
+        return self._engine.step()
 
     def unload(self) -> None:
         self._engine.unload()
+
+
+@pytest.fixture(scope="module")
+def recorded(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RecordingEngine, EngineClient]]:
+    """The worker's engine server, in a thread of this process, around a recording espeak; and a client of it."""
+    engine = RecordingEngine(EspeakEngine(stack.settings))
+    engine.load()
+    address, authkey = str(tmp_path_factory.mktemp("engine") / "engine.sock"), os.urandom(16)
+    listener = Listener(address, family="AF_UNIX", authkey=authkey)
+    info = EngineInfo(engine.name, engine.sample_rate, engine.device, engine.max_batch)
+    threading.Thread(target=EngineServer(engine, listener, info).serve_forever, daemon=True).start()
+    client = EngineClient(address, authkey, connect_timeout_s=10)
+    yield engine, client
+    client.close()
 
 
 @pytest.mark.parametrize(
@@ -132,18 +166,21 @@ class RecordingEngine:
         {"text": f"{ISSUE_TEXT}. " * 6, "normalize": False},
     ],
 )
-def test_the_preview_is_exactly_what_the_engine_receives(stack: Stack, job_input: dict[str, Any]) -> None:
+def test_the_preview_is_exactly_what_the_engine_receives(
+    stack: Stack, recorded: tuple[RecordingEngine, EngineClient], job_input: dict[str, Any]
+) -> None:
     shown = preview(stack.base_url, {"input": job_input}, path="/v2/endpoint/preview").json()["chunks"]
     state = httpx.post(f"{stack.base_url}/runsync", json={"input": job_input}, timeout=60).json()
     assert state["status"] == "COMPLETED", state
     record = SyncJobs(stack.settings).get(state["id"])
     assert record is not None
     assert record.chunks_total == len(shown)
-    # The stored job, run through the worker's own pipeline around the real engine: the same texts, in order.
-    engine = RecordingEngine(EspeakEngine(stack.settings))
-    engine.load()
-    hooks = PipelineHooks(on_audio=lambda _: None, on_progress=lambda _done, _total: True)
-    SynthesisPipeline(engine, stack.settings).run(SynthesisSpec.model_validate(record.request), None, hooks)
+    # The stored job through the worker's own pipeline and engine server, around the real engine: the same texts.
+    engine, client = recorded
+    engine.texts.clear()
+    hooks = PipelineHooks(on_audio=lambda _: None, on_progress=lambda _done, _total: True, keep_going=lambda: True)
+    spec = SynthesisSpec.model_validate(record.request)
+    SynthesisPipeline(client, stack.settings).run(spec, None, hooks, request_prefix=state["id"])
     assert engine.texts == shown
 
 
