@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 CHATTERBOX_STAMP := $(VENV)/.installed-chatterbox
+BENCH_STAMP := $(VENV)/.installed-bench
 # The browser the playground tests drive (Playwright cannot download its own here): Debian's, installed if missing.
 CHROMIUM ?= /usr/bin/chromium
 
@@ -32,6 +33,10 @@ $(TEST_STAMP): $(CHATTERBOX_STAMP) pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(TEST_STAMP)
 
+$(BENCH_STAMP): $(TEST_STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
+	touch $(BENCH_STAMP)
+
 $(CHROMIUM):
 	@echo "Installing Debian's chromium for the browser tests"
 	@DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
@@ -53,13 +58,15 @@ test: $(TEST_STAMP) $(CHROMIUM)
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy .
 
-# Each prints ratios measured in one run; queue and api start their own worker and API.
-bench: $(TEST_STAMP)
+# Each prints ratios measured in one run; queue and api start their own worker and API; normalization needs the
+# bench extra (a speech recogniser).
+bench: $(BENCH_STAMP)
 	$(BIN)/python -m infra.ensure_redis
 	$(BIN)/python -m bench.encode
 	$(BIN)/python -m bench.engine
 	$(BIN)/python -m bench.queue
 	$(BIN)/python -m bench.api
+	$(BIN)/python -m bench.normalization
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis test-artifacts

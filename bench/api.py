@@ -24,9 +24,9 @@ import redis
 from core.settings import Settings
 from tests.support.processes import ManagedProcess, start_api, start_worker
 from tests.support.s3 import free_port
+from text.chunker import split_into_chunks
 from workers.engines.base import GenerationParams
 from workers.engines.espeak import EspeakEngine
-from workers.text import split_into_chunks
 
 CLIENTS = 64
 SUBMIT_SECONDS = 5.0

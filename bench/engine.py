@@ -8,9 +8,9 @@ import statistics
 import time
 
 from core.settings import Settings
+from text.chunker import split_into_chunks
 from workers.engines.base import GenerationParams
 from workers.engines.espeak import EspeakEngine
-from workers.text import split_into_chunks
 
 CHUNK_CHARS = 300
 

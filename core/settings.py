@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     # --- text and audio ---
     max_input_chars: int = Field(default=4096, ge=1)
     max_chunk_chars: int = Field(default=300, ge=20)
+    text_normalization: bool = True
+    """Spell out numbers, symbols and abbreviations in English text; false turns it off for every request."""
     output_sample_rate: int = 24000
     join_pause_ms: float = Field(default=80.0, ge=0)
     join_crossfade_ms: float = Field(default=10.0, ge=0)

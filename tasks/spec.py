@@ -55,6 +55,9 @@ class SynthesisSpec(BaseModel):
     audio_prompt: str | None = None
     """A file in the voice store (custom API)."""
     language: str | None = None
+    """A language tag (`fr`, `en-GB`): the request's, else its voice's; None: the engine's own language."""
+    normalize: bool = True
+    """Spell out numbers, symbols and abbreviations before chunking (English only; text/normalize.py)."""
     response_format: AudioFormat = "mp3"
     speed: float = Field(default=1.0, ge=0.25, le=4.0)
     sampling: Sampling = Sampling()

@@ -97,6 +97,7 @@ def test_upload_then_list_and_speak_with_it(stack: Stack, client: OpenAI) -> Non
         "description": "A steady test tone",
         "enabled": True,
         "has_reference_audio": True,
+        "language": None,
     }
     assert voices(stack)[name]["enabled"] is True
     speech = client.audio.speech.create(model="tts-1", voice=name, input=TEXT, response_format="flac")
@@ -172,7 +173,13 @@ def test_disabled_voice_cannot_speak_until_enabled_again(stack: Stack, client: O
     response = httpx.patch(
         f"{stack.base_url}/v1/audio/voices/{name}", json={"enabled": True, "description": "Back again"}
     )
-    assert response.json() == {"name": name, "description": "Back again", "enabled": True, "has_reference_audio": True}
+    assert response.json() == {
+        "name": name,
+        "description": "Back again",
+        "enabled": True,
+        "has_reference_audio": True,
+        "language": None,
+    }
     assert_speaks(stack, name)
 
 
@@ -204,7 +211,13 @@ def test_hand_edit_of_voices_json_takes_effect_without_restart(stack: Stack, reg
     mapping["handmade"] = {"audio_file": "hand-made.wav", "description": "Edited by hand"}
     registry_file.write_text(json.dumps(mapping, indent=2))
     listed = voices(stack)["handmade"]
-    assert listed == {"name": "handmade", "description": "Edited by hand", "enabled": True, "has_reference_audio": True}
+    assert listed == {
+        "name": "handmade",
+        "description": "Edited by hand",
+        "enabled": True,
+        "has_reference_audio": True,
+        "language": None,
+    }
     assert_speaks(stack, "handmade")
 
     mapping["handmade"]["enabled"] = False

@@ -41,6 +41,7 @@ class ResolvedVoice:
     reference_path: Path | None
     """The clip to clone; None when the mapped file is not in the store (the engine uses its own voice)."""
     description: str | None
+    language: str | None
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class VoiceEntry:
     audio_file: str
     description: str | None
     enabled: bool
+    language: str | None
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class VoiceInfo:
     description: str | None
     enabled: bool
     has_reference_audio: bool
+    language: str | None
 
 
 class VoiceRegistry:
@@ -83,7 +86,10 @@ class VoiceRegistry:
         if record is None or not record.enabled:
             raise UnknownVoiceError(voice, _enabled_names(mapping))
         return ResolvedVoice(
-            name=voice, reference_path=self._existing_clip(record.audio_file), description=record.description
+            name=voice,
+            reference_path=self._existing_clip(record.audio_file),
+            description=record.description,
+            language=record.language,
         )
 
     def resolve_prompt(self, audio_prompt: str) -> Path:
@@ -112,6 +118,7 @@ class VoiceRegistry:
                 description=record.description,
                 enabled=record.enabled,
                 has_reference_audio=self._existing_clip(record.audio_file) is not None,
+                language=record.language,
             )
             for name, record in self._current_mapping().items()
         ]
@@ -123,6 +130,7 @@ class VoiceRegistry:
         filename_hint: str | None,
         description: str | None,
         enabled: bool = True,
+        language: str | None = None,
     ) -> VoiceEntry:
         """Register a new voice from an uploaded clip, stored as `<name>.wav`.
 
@@ -144,20 +152,24 @@ class VoiceRegistry:
             if clip_owner is not None:
                 message = f"The clip file of voice {name!r} is already used by voice {clip_owner!r}"
                 raise VoiceExistsError(name, message)
-            record = VoiceRecord(audio_file=file_name, description=description, enabled=enabled)
+            record = VoiceRecord(audio_file=file_name, description=description, enabled=enabled, language=language)
             # The clip goes first so voices.json never names a file that is not there yet.
             self._store.write_file(file_name, clip.wav)
             self._store.write_registry(serialize_mapping({**mapping, name: record}))
         logger.info("Added voice %r (%.1f s at %d Hz)", name, clip.duration_s, clip.sample_rate)
         return _entry(name, record)
 
-    def update_voice(self, name: str, *, description: str | None = None, enabled: bool | None = None) -> VoiceEntry:
-        """Change a voice's description or enabled flag; None leaves a field as it is."""
-        changes: dict[str, object] = {}
-        if description is not None:
-            changes["description"] = description
-        if enabled is not None:
-            changes["enabled"] = enabled
+    def update_voice(
+        self,
+        name: str,
+        *,
+        description: str | None = None,
+        enabled: bool | None = None,
+        language: str | None = None,
+    ) -> VoiceEntry:
+        """Change a voice's description, enabled flag or language; None leaves a field as it is."""
+        requested = {"description": description, "enabled": enabled, "language": language}
+        changes = {field: value for field, value in requested.items() if value is not None}
         with self._store.exclusive_lock():
             mapping = self._read_for_update()
             record = mapping.get(name)
@@ -241,4 +253,10 @@ def _enabled_names(mapping: VoiceMapping) -> list[str]:
 
 
 def _entry(name: str, record: VoiceRecord) -> VoiceEntry:
-    return VoiceEntry(name=name, audio_file=record.audio_file, description=record.description, enabled=record.enabled)
+    return VoiceEntry(
+        name=name,
+        audio_file=record.audio_file,
+        description=record.description,
+        enabled=record.enabled,
+        language=record.language,
+    )

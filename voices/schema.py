@@ -6,6 +6,7 @@ import json
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, field_validator
 
+from core.language import LanguageTag
 from voices.errors import VoicePathError
 from voices.paths import check_store_relative_name
 
@@ -18,6 +19,8 @@ class VoiceRecord(BaseModel):
     audio_file: str
     description: str | None = None
     enabled: bool = True
+    language: LanguageTag | None = None
+    """The language the voice speaks (`fr`): the OpenAI route, which has no language field, speaks it."""
 
     @field_validator("audio_file")
     @classmethod

@@ -18,6 +18,7 @@ import numpy as np
 
 from core.settings import Settings
 from tasks.spec import SynthesisSpec
+from text.front import engine_chunks
 from workers.audio.encoder import StreamEncoder
 from workers.audio.join import ChunkJoiner
 from workers.audio.loudness import normalize_loudness
@@ -25,7 +26,6 @@ from workers.audio.resample import resample
 from workers.audio.tempo import change_tempo
 from workers.engine_host.client import Cancelled, EngineClient
 from workers.engines.base import Audio, ChunkRequest, GenerationParams
-from workers.text import split_into_chunks
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class SynthesisPipeline:
         """`request_prefix` names this run's engine requests (unique per job attempt)."""
         settings = self._settings
         rate = settings.output_sample_rate
-        chunks = split_into_chunks(spec.text, settings.max_chunk_chars)
+        chunks = engine_chunks(spec, settings)
         if not chunks:
             raise ValueError("input has no text to speak")
         params = generation_params(spec)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from api.dependencies import Services, get_services
+from api.schemas.openai import SpeechPreview
 from api.schemas.runpod import Health, JobAccepted, JobState, JobStream, PurgeResult, RunRequest
 
 ServicesDep = Annotated[Services, Depends(get_services)]
@@ -19,6 +20,11 @@ def build_router() -> APIRouter:
     @router.post("/run")
     async def run(body: RunRequest, services: ServicesDep) -> JobAccepted:
         return await services.jobs.run(body)
+
+    @router.post("/preview")
+    async def preview(body: RunRequest, services: ServicesDep) -> SpeechPreview:
+        """The chunks the engine would receive for this job's input; nothing is queued."""
+        return services.jobs.preview(body)
 
     @router.post("/runsync", response_model_exclude_none=True)
     async def run_sync(body: RunRequest, services: ServicesDep, wait: WaitMs = None) -> JobState:

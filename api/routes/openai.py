@@ -11,7 +11,8 @@ from fastapi.responses import StreamingResponse
 
 from api.dependencies import Services, get_services
 from api.errors import APIError
-from api.schemas.openai import Model, ModelList, SpeechRequest, Voice, VoiceList, VoiceUpdate
+from api.schemas.openai import Model, ModelList, SpeechPreview, SpeechRequest, Voice, VoiceList, VoiceUpdate
+from core.language import LANGUAGE_TAG_MAX_LENGTH, LANGUAGE_TAG_PATTERN
 from tasks.models import OPENAI_ALIASES, served_model
 from voices.errors import UnknownVoiceError, VoiceError, VoiceExistsError, VoiceUploadError
 
@@ -42,6 +43,12 @@ async def create_speech(body: SpeechRequest, request: Request, services: Service
             speech.sse(), media_type="text/event-stream", headers={**headers, "Cache-Control": "no-store"}
         )
     return StreamingResponse(speech.audio(), media_type=speech.content_type, headers=headers)
+
+
+@router.post("/audio/speech/preview")
+async def preview_speech(body: SpeechRequest, services: ServicesDep) -> SpeechPreview:
+    """The chunks `/v1/audio/speech` would give the engine for this request; nothing is synthesized."""
+    return services.speech.preview(body)
 
 
 async def _disconnected(request: Request) -> None:
@@ -76,13 +83,16 @@ async def upload_voice(
     name: Annotated[str, Form(description="Voice name, e.g. 'narrator'.")],
     file: Annotated[UploadFile, File(description="Reference clip (wav, mp3, flac, ogg...).")],
     description: Annotated[str | None, Form()] = None,
+    language: Annotated[
+        str | None, Form(pattern=LANGUAGE_TAG_PATTERN, max_length=LANGUAGE_TAG_MAX_LENGTH, description="e.g. fr")
+    ] = None,
 ) -> Voice:
     limit = services.settings.max_voice_upload_bytes
     audio = await file.read(limit + 1)
     if len(audio) > limit:
         raise APIError(413, f"The clip is over the {limit} byte limit.", param="file", code="file_too_large")
     try:
-        services.voices.add_voice(name, audio, file.filename, description)
+        services.voices.add_voice(name, audio, file.filename, description, language=language)
     except VoiceExistsError as exc:
         raise APIError(409, str(exc), param="name", code="voice_exists") from exc
     except VoiceUploadError as exc:
@@ -93,7 +103,7 @@ async def upload_voice(
 @router.patch("/audio/voices/{name}")
 async def update_voice(name: str, body: VoiceUpdate, services: ServicesDep) -> Voice:
     try:
-        services.voices.update_voice(name, description=body.description, enabled=body.enabled)
+        services.voices.update_voice(name, description=body.description, enabled=body.enabled, language=body.language)
     except UnknownVoiceError as exc:
         raise APIError(404, str(exc), param="name", code="voice_not_found") from exc
     except VoiceError as exc:

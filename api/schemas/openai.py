@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.language import LanguageTag
 from tasks.spec import AudioFormat
 
 Speed = Annotated[float, Field(ge=0.25, le=4.0)]
@@ -55,6 +56,7 @@ class Voice(BaseModel):
     description: str | None
     enabled: bool
     has_reference_audio: bool
+    language: str | None = Field(description="The language the voice speaks; null: the served engine's own.")
 
 
 class VoiceList(BaseModel):
@@ -67,6 +69,18 @@ class VoiceUpdate(BaseModel):
 
     description: str | None = None
     enabled: bool | None = None
+    language: LanguageTag | None = None
+
+
+class SpeechPreview(BaseModel):
+    """The text exactly as the engine will receive it, chunk by chunk, for debugging pronunciation."""
+
+    object: Literal["speech.preview"] = "speech.preview"
+    model: str
+    voice: str | None = Field(description="The registry voice, or the custom request's audio_prompt.")
+    language: str = Field(description="The language the text is spoken (and normalised) in.")
+    normalized: bool = Field(description="Whether numbers, symbols and abbreviations were spelled out.")
+    chunks: list[str] = Field(description="What each engine call receives, in order.")
 
 
 class SpeechUsage(BaseModel):

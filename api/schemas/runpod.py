@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.language import LanguageTag
 from tasks.jobs import JobStatus
 from tasks.spec import AudioFormat
 
@@ -46,7 +47,10 @@ class CustomInput(BaseModel):
     exaggeration: float = Field(default=0.0, ge=0, le=2)
     cfg_weight: float = Field(default=0.0, ge=0, le=1)
     norm_loudness: bool = True
-    language: str | None = None
+    language: LanguageTag | None = None
+    normalize: bool = Field(
+        default=True, description="Spell out numbers, symbols and abbreviations (English; TEXT_NORMALIZATION)."
+    )
     response_format: AudioFormat = Field(default="opus", description="Opus in Ogg (`.ogg`), as the seed returned.")
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from api.errors import APIError, invalid_request
-from api.schemas.openai import SpeechRequest
+from api.schemas.openai import SpeechPreview, SpeechRequest
 from api.schemas.runpod import (
     CustomInput,
     Health,
@@ -23,7 +23,7 @@ from api.schemas.runpod import (
     WorkerCounts,
 )
 from api.services.admission import Admission
-from api.services.speech import validate_speech
+from api.services.speech import speech_preview, validate_speech
 from core.settings import Settings
 from tasks.client import JobClient
 from tasks.jobs import JobRecord, JobStatus
@@ -78,10 +78,14 @@ class JobService:
             model=served_model(settings),
             audio_prompt=custom.audio_prompt,
             language=custom.language,
+            normalize=custom.normalize and settings.text_normalization,
             response_format=custom.response_format,
             sampling=sampling,
             output_shape="custom",
         )
+
+    def preview(self, request: RunRequest) -> SpeechPreview:
+        return speech_preview(self.parse_input(request.input), self._settings)
 
     async def submit(self, request: RunRequest, *, sync: bool) -> JobRecord:
         spec = self.parse_input(request.input)

@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 import anyio
 
 from api.errors import APIError
-from api.schemas.openai import SpeechRequest, SpeechUsage
+from api.schemas.openai import SpeechPreview, SpeechRequest, SpeechUsage
 from api.services.admission import Admission
 from core.settings import Settings
 from tasks.client import JobClient, JobEvent
 from tasks.jobs import ERROR_TYPE_FIELD, REQUEST_REJECTED, JobStatus
 from tasks.models import resolve_model, served_model
 from tasks.spec import CONTENT_TYPES, SynthesisSpec
+from text.front import engine_chunks, is_normalized, spoken_language
 from voices.errors import UnknownVoiceError
 from voices.registry import VoiceRegistry
 
@@ -61,16 +62,28 @@ def validate_speech(
             code="model_not_found",
         )
     try:
-        voices.resolve(request.voice_name)
+        voice = voices.resolve(request.voice_name)
     except UnknownVoiceError as exc:
         raise APIError(400, str(exc), param=f"{param_prefix}voice", code="voice_not_found") from exc
     return SynthesisSpec(
         text=request.input,
         model=model,
         voice=request.voice_name,
+        language=voice.language,
+        normalize=settings.text_normalization,
         response_format=request.response_format,
         speed=request.speed,
         output_shape="openai",
+    )
+
+
+def speech_preview(spec: SynthesisSpec, settings: Settings) -> SpeechPreview:
+    return SpeechPreview(
+        model=spec.model,
+        voice=spec.voice or spec.audio_prompt,
+        language=spoken_language(spec, settings),
+        normalized=is_normalized(spec, settings),
+        chunks=engine_chunks(spec, settings),
     )
 
 
@@ -143,6 +156,9 @@ class SpeechService:
         self._jobs = jobs
         self._voices = voices
         self._admission = admission
+
+    def preview(self, request: SpeechRequest) -> SpeechPreview:
+        return speech_preview(validate_speech(request, self._settings, self._voices), self._settings)
 
     async def start(self, request: SpeechRequest, client_gone: Callable[[], Awaitable[None]]) -> SpeechStream:
         """Submit the job and wait for its first audio; `client_gone` returns when the caller disconnects, which

@@ -12,6 +12,8 @@ import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
+from text.tags import BRACKET_TAG
+
 _WORD, _CLAUSE, _SENTENCE = 1, 2, 3
 """How good a place to cut is; the chunker takes the best level it can find within the limit."""
 
@@ -29,7 +31,6 @@ _CLAUSE_PUNCTUATION = re.compile(rf"(?<![,;:])[,;:]+{_CLOSER_CLASS}(?=\s)")
 _CJK_CLAUSE_PUNCTUATION = re.compile(rf"[，、；：]+{_CLOSER_CLASS}")  # noqa: RUF001
 _SPACED_DASH = re.compile(r"(?<=\s)[-–—](?=\s)")  # noqa: RUF001
 _UNSPACED_EM_DASH = re.compile(r"(?<=\S)—+(?=\S)")
-_BRACKET_TAG = re.compile(r"\[[^\[\]\n]*\]")
 _DOTTED_INITIALS = re.compile(r"(?:[^\W\d_]\.)+[^\W\d_]")  # U.S, e.g, J.K (the final dot is matched apart)
 
 _SHORT_CHUNK = 20
@@ -95,7 +96,7 @@ class _Cuts:
         ):
             for position in positions:
                 levels[position] = max(levels[position], level)
-        tags = [match.span() for match in _BRACKET_TAG.finditer(text) if len(match[0]) <= max_chars]
+        tags = [match.span() for match in BRACKET_TAG.finditer(text) if len(match[0]) <= max_chars]
         for tag_start, tag_end in tags:
             levels[tag_start + 1 : tag_end] = [0] * (tag_end - tag_start - 1)
         levels[0] = levels[-1] = 0

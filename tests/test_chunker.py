@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workers.text import split_into_chunks
+from text.chunker import split_into_chunks
 
 
 def _without_whitespace(text: str) -> str:
