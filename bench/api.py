@@ -25,7 +25,7 @@ from core.settings import Settings
 from tests.support.processes import ManagedProcess, start_api, start_worker
 from tests.support.s3 import free_port
 from text.chunker import split_into_chunks
-from workers.engines.base import GenerationParams
+from workers.engines.base import synthesize_one
 from workers.engines.espeak import EspeakEngine
 
 CLIENTS = 64
@@ -78,7 +78,7 @@ def first_chunk_engine_seconds(settings: Settings) -> float:
     samples = []
     for _ in range(STREAM_RUNS):
         started = time.perf_counter()
-        engine.synthesize(first, None, GenerationParams())
+        synthesize_one(engine, first)
         samples.append(time.perf_counter() - started)
     return statistics.median(samples)
 

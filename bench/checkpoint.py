@@ -54,7 +54,7 @@ REFERENCE_TEXT = (
     "It lasts long enough for every ChatterBox model, including Turbo, which needs more than five seconds."
 )
 CALIBRATION_TEXT = "The quick brown fox jumps over the lazy dog, and then it runs far away into the quiet woods."
-CALIBRATION_STEPS = 48
+CALIBRATION_STEPS = 32
 START_SPEECH, STOP_SPEECH = 6561, 6562
 SUPPRESSED = -1e4
 # The original and multilingual T3 never stop before this many tokens: a Llama head has no bias, so the stop logit
@@ -212,8 +212,9 @@ def _build_multilingual(request: BuildRequest, out: Path) -> dict[str, float]:
     s3gen = S3Gen().eval()
     tokenizer_file = out / "grapheme_mtl_merged_expanded_v1.json"
     _write_character_tokenizer(tokenizer_file, language_tokens=MULTILINGUAL_LANGUAGE_TOKENS)
-    _write_pkuseg_model(out / PKUSEG_DIR)
+    # spacy-pkuseg reads PKUSEG_HOME once, when first imported (by the trainer here).
     with pkuseg_home(out):
+        _write_pkuseg_model(out / PKUSEG_DIR)
         tokenizer = MTLTokenizer(str(tokenizer_file))
     model = ChatterboxMultilingualTTS(t3, s3gen, ve, tokenizer, "cpu")
     model.prepare_conditionals(str(out / REFERENCE_CLIP))
@@ -288,6 +289,8 @@ class _LlamaStop:
         weight = temperature * (log_odds + partition) / component
         with torch.no_grad():
             t3.speech_head.weight[STOP_SPEECH, LLAMA_STOP_COMPONENT] = weight
+        # T3.inference keeps the decoding wrapper it built as a submodule; it is no part of the checkpoint.
+        del t3.patched_model
         return {"stop_weight": weight, "median_component": component, "median_log_partition": partition}
 
 

@@ -40,7 +40,8 @@ def speech_like(seconds: float, sample_rate: int = SAMPLE_RATE, seed: int = 0) -
     voiced = sum(np.sin(k * phase) / k for k in range(1, 40))
     syllables = np.clip(np.sin(2 * np.pi * 4 * t), 0, None)
     noise = rng.normal(0, 0.02, t.size)
-    return (syllables * (0.25 * voiced + noise)).astype(np.float32)
+    samples: Audio = (syllables * (0.25 * voiced + noise)).astype(np.float32)
+    return samples
 
 
 def timings(run: Callable[[], object]) -> list[float]:

@@ -9,7 +9,7 @@ import time
 
 from core.settings import Settings
 from text.chunker import split_into_chunks
-from workers.engines.base import GenerationParams
+from workers.engines.base import GenerationParams, synthesize_one
 from workers.engines.espeak import EspeakEngine
 
 CHUNK_CHARS = 300
@@ -75,13 +75,13 @@ def main() -> None:
     engine = EspeakEngine(Settings())
     engine.load()
     params = GenerationParams()
-    engine.synthesize(chunks[0], None, params)  # warm-up: dictionaries, page cache
+    synthesize_one(engine, chunks[0], None, params)  # warm-up: dictionaries, page cache
 
     latencies: list[float] = []
     audio_seconds = 0.0
     for chunk in chunks:
         start = time.perf_counter()
-        audio = engine.synthesize(chunk, None, params)
+        audio = synthesize_one(engine, chunk, None, params)
         latencies.append(time.perf_counter() - start)
         audio_seconds += len(audio) / engine.sample_rate
     wall_seconds = sum(latencies)

@@ -21,7 +21,7 @@ from pocketsphinx import Decoder
 from core.settings import Settings
 from text.normalize import normalize
 from workers.audio.resample import resample
-from workers.engines.base import ChunkRequest, GenerationParams, run_to_completion
+from workers.engines.base import Audio, ChunkRequest, GenerationParams, run_to_completion
 from workers.engines.espeak import EspeakEngine
 
 RECOGNISER_RATE = 16000
@@ -79,7 +79,7 @@ class Listener:
     def __init__(self) -> None:
         self._decoder = Decoder(samprate=RECOGNISER_RATE, loglevel="FATAL")
 
-    def transcribe(self, samples: np.ndarray) -> str:
+    def transcribe(self, samples: Audio) -> str:
         """Peak-normalised, with half a second of silence either side, as the recogniser's voice detector wants."""
         silence = np.zeros(round(RECOGNISER_RATE * LEAD_IN_S), dtype=np.float32)
         level = 0.5 / max(float(np.abs(samples).max()), 1e-9)

@@ -19,7 +19,8 @@ RATE = 24_000
 
 def tone(frequency: float, seconds: float, sample_rate: int = RATE, amplitude: float = 0.5) -> Audio:
     t = np.arange(round(seconds * sample_rate)) / sample_rate
-    return (amplitude * np.sin(2 * np.pi * frequency * t)).astype(np.float32)
+    samples: Audio = (amplitude * np.sin(2 * np.pi * frequency * t)).astype(np.float32)
+    return samples
 
 
 def dominant_frequency(samples: Audio, sample_rate: int = RATE) -> float:

@@ -24,7 +24,7 @@ import torch
 
 from core.settings import Settings
 from tests.conftest import Checkpoints
-from workers.engines.base import AudioPiece, ChunkRequest, EngineError, GenerationParams, run_to_completion
+from workers.engines.base import Audio, AudioPiece, ChunkRequest, EngineError, GenerationParams, run_to_completion
 from workers.engines.chatterbox import ChatterboxEngine
 from workers.engines.s3gen_batch import VocoderInput, vocode
 from workers.engines.turbo_batch import STOP_SPEECH, TurboBatch, TurboLimits, turbo_row
@@ -67,7 +67,7 @@ def reference(checkpoints: Checkpoints) -> Path:
     return checkpoints("turbo") / "reference.wav"
 
 
-def speak(engine: ChatterboxEngine, text: str, reference: Path | None = None, **params: Any) -> np.ndarray:
+def speak(engine: ChatterboxEngine, text: str, reference: Path | None = None, **params: Any) -> Audio:
     return run_to_completion(engine, [ChunkRequest("one", text, reference, GenerationParams(**params))])["one"]
 
 

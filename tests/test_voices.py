@@ -25,6 +25,7 @@ from voices import (
     VoiceStoreError,
     VoiceUploadError,
 )
+from workers.engines.base import Audio
 
 OPENAI_VOICES = [
     "alloy", "ash", "ballad", "coral", "echo", "fable", "onyx",
@@ -32,9 +33,10 @@ OPENAI_VOICES = [
 ]  # fmt: skip
 
 
-def sine(seconds: float, rate: int) -> np.ndarray:
+def sine(seconds: float, rate: int) -> Audio:
     t = np.arange(int(seconds * rate)) / rate
-    return (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    samples: Audio = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    return samples
 
 
 def wav_bytes(seconds: float, rate: int = 24000, channels: int = 1) -> bytes:

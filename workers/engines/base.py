@@ -130,5 +130,13 @@ def run_to_completion(engine: Engine, requests: Iterable[ChunkRequest]) -> dict[
     return {request_id: _joined(parts) for request_id, parts in pieces.items()}
 
 
+def synthesize_one(
+    engine: Engine, text: str, reference_audio: Path | None = None, params: GenerationParams | None = None
+) -> Audio:
+    """One chunk's whole audio, driving the engine in the calling thread (see run_to_completion)."""
+    request = ChunkRequest("one", text, reference_audio, params or GenerationParams())
+    return run_to_completion(engine, [request])["one"]
+
+
 def _joined(parts: list[Audio]) -> Audio:
     return np.concatenate(parts).astype(np.float32, copy=False) if parts else np.zeros(0, dtype=np.float32)

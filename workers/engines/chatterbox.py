@@ -70,6 +70,9 @@ class ChatterboxModel(Protocol):
     sr: int
     conds: Any
     watermarker: Any
+    t3: Any
+    s3gen: Any
+    tokenizer: Any
 
     def prepare_conditionals(self, wav_fpath: str, **kwargs: Any) -> None: ...
 
@@ -78,10 +81,6 @@ class ChatterboxModel(Protocol):
 
 class _TurboModel(ChatterboxModel, Protocol):
     norm_loudness: Callable[..., Any]
-
-
-class _MultilingualModel(ChatterboxModel, Protocol):
-    t3: Any
 
 
 ModelLoader = Callable[[str], ChatterboxModel]
@@ -229,7 +228,7 @@ class MultilingualVariant(Variant):
     def after_generate(self, model: ChatterboxModel) -> None:
         # 0.1.7's AlignmentStreamAnalyzer adds forward hooks on every generate and never removes them:
         # generation slows, and on CPU/MPS the audio collapses after the first call (chatterbox #352, #504).
-        for layer in cast(_MultilingualModel, model).t3.tfmr.layers:
+        for layer in model.t3.tfmr.layers:
             layer.self_attn._forward_hooks.clear()
 
 
