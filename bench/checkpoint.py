@@ -61,6 +61,10 @@ SUPPRESSED = -1e4
 # rides on one hidden component made constant (see _LlamaStop); early positions get the opposite sign.
 LLAMA_MIN_TOKENS = 3
 LLAMA_STOP_COMPONENT = 0
+LLAMA_SUPPRESS_COMPONENT = 1
+LLAMA_REPEAT_COMPONENT = 2
+REPEATED_TOKEN = 1000
+"""The multilingual T3's way to stop (see _LlamaStop.stop_by_repetition)."""
 LLAMA_STOP_LEVEL = 20.0
 # A few hundred words of ordinary English, to train the byte-level BPE of the Turbo tokenizer on.
 TOKENIZER_CORPUS = (
@@ -219,9 +223,9 @@ def _build_multilingual(request: BuildRequest, out: Path) -> dict[str, float]:
     model = ChatterboxMultilingualTTS(t3, s3gen, ve, tokenizer, "cpu")
     model.prepare_conditionals(str(out / REFERENCE_CLIP))
     text_tokens = tokenizer.text_to_tokens(punc_norm(CALIBRATION_TEXT), language_id="en")
-    calibration = _LlamaStop(t3).calibrate(
-        request.stop_probability, model.conds.t3, text_tokens, repetition_penalty=2.0
-    )
+    stop = _LlamaStop(t3)
+    stop.stop_by_repetition()
+    calibration = stop.calibrate(request.stop_probability, model.conds.t3, text_tokens, repetition_penalty=2.0)
     for layer in t3.tfmr.layers:  # 0.1.7's alignment analyser leaves its hooks behind
         layer.self_attn._forward_hooks.clear()
     torch.save(ve.state_dict(), out / "ve.pt")
@@ -251,16 +255,41 @@ class _LlamaStop:
         import torch
 
         self._t3 = t3
+        head = t3.speech_head
         with torch.no_grad():
             t3.speech_emb.weight[:, LLAMA_STOP_COMPONENT] = LLAMA_STOP_LEVEL
             t3.speech_pos_emb.emb.weight[:LLAMA_MIN_TOKENS, LLAMA_STOP_COMPONENT] = -2 * LLAMA_STOP_LEVEL
-            t3.speech_head.weight[STOP_SPEECH] = 0.0
+            head.weight[STOP_SPEECH] = 0.0
+            # The head's rows past S3Gen's 6561 tokens (start, and the unused 6563 and up) read a second constant
+            # component, negatively: a trained T3 never samples them, and the multilingual generate passes every
+            # token but start and stop to S3Gen, whose embedding has no row for them.
+            t3.speech_emb.weight[:, LLAMA_SUPPRESS_COMPONENT] = LLAMA_STOP_LEVEL
+            unused = [START_SPEECH, *range(STOP_SPEECH + 1, head.weight.shape[0])]
+            head.weight[unused] = 0.0
+            head.weight[unused, LLAMA_SUPPRESS_COMPONENT] = -LLAMA_STOP_LEVEL
+        self._stopping_row, self._stopping_component = STOP_SPEECH, LLAMA_STOP_COMPONENT
+
+    def stop_by_repetition(self) -> None:
+        """The multilingual T3 cannot stop on its own token: 0.1.7's alignment analyser holds the stop token back
+        until the attention has walked through the text, which random attention never does; it stops a sequence
+        that says one token twice in a row instead. So REPEATED_TOKEN, once said, is said again (its embedding
+        carries a component that its head row reads, strongly), and `calibrate` gives it the chance of being
+        said first that the stop token has in the other models."""
+        import torch
+
+        t3, level = self._t3, LLAMA_STOP_LEVEL
+        with torch.no_grad():
+            t3.speech_emb.weight[:, LLAMA_REPEAT_COMPONENT] = 0.0
+            t3.speech_emb.weight[REPEATED_TOKEN, LLAMA_REPEAT_COMPONENT] = level
+            t3.speech_head.weight[REPEATED_TOKEN] = 0.0
+            t3.speech_head.weight[REPEATED_TOKEN, LLAMA_REPEAT_COMPONENT] = level
+        self._stopping_row, self._stopping_component = REPEATED_TOKEN, LLAMA_SUPPRESS_COMPONENT
 
     def calibrate(
         self, stop_probability: float, t3_cond: Any, text_tokens: torch.Tensor, *, repetition_penalty: float = 1.2
     ) -> dict[str, float]:
         """Decode with the library's own T3.inference at generate()'s defaults (CFG weight 0.5, temperature 0.8,
-        min_p 0.05), record what the speech head sees and says, and set the stop row's one weight."""
+        min_p 0.05), record what the speech head sees and says, and set the stopping row's one weight."""
         import torch
         from torch.nn.functional import pad
 
@@ -281,14 +310,14 @@ class _LlamaStop:
         components, partitions = [], []
         for logits, hidden in steps:
             cond, uncond = logits[0, -1], logits[1, -1]
-            components.append(float(hidden[0, -1, LLAMA_STOP_COMPONENT]))
+            components.append(float(hidden[0, -1, self._stopping_component]))
             partitions.append(_llama_log_partition(cond + cfg_weight * (cond - uncond), temperature, min_p))
         # w * x / T - log Z = log(q / (1 - q)) at the median component x and partition sum Z.
         log_odds = math.log(stop_probability / (1 - stop_probability))
         component, partition = float(np.median(components)), float(np.median(partitions))
         weight = temperature * (log_odds + partition) / component
         with torch.no_grad():
-            t3.speech_head.weight[STOP_SPEECH, LLAMA_STOP_COMPONENT] = weight
+            t3.speech_head.weight[self._stopping_row, self._stopping_component] = weight
         # T3.inference keeps the decoding wrapper it built as a submodule; it is no part of the checkpoint.
         del t3.patched_model
         return {"stop_weight": weight, "median_component": component, "median_log_partition": partition}

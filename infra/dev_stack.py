@@ -181,7 +181,7 @@ def _stop_all(children: Sequence[Child], signals: _Signals, timeout_s: float) ->
 def _supervise(
     children: Sequence[Child], settings: Settings, signals: _Signals, health_url: str, on_ready: Callable[[], None]
 ) -> int:
-    ready = False
+    ready = loading_said = False
     while not signals.stop.is_set():
         for child in children:
             code = child.process.poll()
@@ -193,9 +193,21 @@ def _supervise(
             if health is not None and _workers_online(health):
                 ready = True
                 on_ready()
+            elif health is not None and not loading_said:
+                loading_said = True
+                log.info("%s", _loading_message(settings))
         signals.stop.wait(POLL_S)
     log.info("%s received; stopping %s", signals.received[0], ", ".join(child.name for child in children))
     return 0
+
+
+def _loading_message(settings: Settings) -> str:
+    model = f"ChatterBox {settings.chatterbox_variant}" if settings.tts_engine == "chatterbox" else "espeak-ng"
+    wait = " (20 to 80 s on a CPU)" if settings.tts_engine == "chatterbox" else ""
+    return (
+        f"the API answers; the worker is loading its {model} model{wait}. Speech requests get 503 until it is "
+        "ready, which this says."
+    )
 
 
 def _workers_online(health: Mapping[str, Any]) -> bool:

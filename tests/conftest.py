@@ -1,6 +1,10 @@
 from __future__ import annotations
 
 import os
+
+# The tests never reach the Hugging Face Hub: read when huggingface_hub is first imported, so set before anything is.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,7 +92,8 @@ def start_stack(tmp_dir: Path, redis_url: str, *, worker_queues: str = "tts", **
     }
     port = free_port()
     env["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"  # the worker signs local-store links for this API
-    worker = start_worker(env, tmp_dir, queues=worker_queues)
+    concurrency = int(env.get("WORKER_CONCURRENCY", "1"))  # the pool size `celery worker -c` is given
+    worker = start_worker(env, tmp_dir, queues=worker_queues, concurrency=concurrency)
     api = start_api(env, tmp_dir, port)
     return Stack(base_url=f"http://127.0.0.1:{port}", env=env, api=api, worker=worker, redis=client)
 

@@ -70,10 +70,11 @@ def start_worker(
         log_dir / f"{name}.log",
     )  # fmt: skip
     if wait_ready:
-        wait_for(lambda: "ready." in worker.log() or worker.process.poll() is not None, 120, "worker ready")
+        # A ChatterBox engine takes tens of seconds to load and warm up here; the worker is ready after it.
+        wait_for(lambda: "ready." in worker.log() or worker.process.poll() is not None, 300, "worker ready")
         if "tts" in queues.split(","):
             served = "ready for this process"
-            wait_for(lambda: served in worker.log() or worker.process.poll() is not None, 120, "engine connected")
+            wait_for(lambda: served in worker.log() or worker.process.poll() is not None, 60, "engine connected")
         if worker.process.poll() is not None:
             raise RuntimeError(f"worker exited early:\n{worker.log()}")
     return worker
