@@ -20,7 +20,7 @@ from tasks.jobs import JobRecord, JobStatus, events_key, record_key
 from tasks.spec import SynthesisSpec
 from tests.conftest import settings_from_env
 from tests.support.jobs import SyncJobs, speech_text
-from tests.support.processes import ManagedProcess, pool_children, start_worker, wait_for
+from tests.support.processes import ManagedProcess, engine_process, pool_children, start_worker, wait_for
 from tests.support.s3 import MotoS3
 
 pytestmark = pytest.mark.integration
@@ -222,3 +222,39 @@ def test_worker_that_cannot_load_its_model_exits_non_zero(env: dict[str, str], t
     worker = start_worker(broken, tmp_path, wait_ready=False)
     assert worker.process.wait(60) != 0
     assert "could not load the chatterbox engine; this worker takes no jobs" in worker.log()
+
+
+def _frozen_engine(worker: ManagedProcess) -> int:
+    engine = engine_process(worker.process.pid)
+    assert engine is not None, worker.log()
+    os.kill(engine, signal.SIGSTOP)
+    return engine
+
+
+def test_a_job_whose_engine_process_dies_runs_again_once_it_is_back(jobs: SyncJobs, worker: ManagedProcess) -> None:
+    # Frozen, the engine holds the job's chunks; killed, it takes them with it.
+    engine = _frozen_engine(worker)
+    record = jobs.submit(spec(speech_text(4)))
+    jobs.wait_status(record.id, {JobStatus.IN_PROGRESS})
+    os.kill(engine, signal.SIGKILL)
+    done = jobs.wait_status(record.id, {JobStatus.COMPLETED, JobStatus.FAILED}, timeout_s=120)
+    assert done.status == JobStatus.COMPLETED, (done.error, worker.log())
+    assert done.attempts == 2
+    restarted = engine_process(worker.process.pid)
+    assert restarted is not None and restarted != engine
+    assert "lost its engine process; it will run again" in worker.log()
+    assert "died (exit code -9); starting it again" in worker.log()
+
+
+def test_an_engine_that_keeps_dying_stops_the_worker_loudly(env: dict[str, str], tmp_path: Path) -> None:
+    worker = start_worker({**env, "ENGINE_MAX_RESTARTS": "1"}, tmp_path)
+    try:
+        for started in (1, 2):
+            wait_for(lambda n=started: worker.log().count("engine espeak loaded") == n, 60, f"engine start {started}")
+            engine = engine_process(worker.process.pid)
+            assert engine is not None
+            os.kill(engine, signal.SIGKILL)
+        assert worker.process.wait(60) != 0
+        assert "the engine process died 2 times within 600 s; stopping this worker" in worker.log()
+    finally:
+        worker.stop()

@@ -13,9 +13,7 @@ from tests.conftest import Checkpoints
 from workers.engines.chatterbox import ChatterboxEngine
 
 
-def loaded_engine(
-    checkpoints: Checkpoints, variant: ChatterboxVariant, **settings: Any
-) -> Iterator[ChatterboxEngine]:
+def loaded_engine(checkpoints: Checkpoints, variant: ChatterboxVariant, **settings: Any) -> Iterator[ChatterboxEngine]:
     """A loaded engine for a module-scoped fixture; unloaded when the module is done, before the next loads."""
     torch.set_num_threads(2)
     engine = ChatterboxEngine(

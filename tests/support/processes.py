@@ -84,8 +84,14 @@ ENGINE_MODULE = "workers.engine_host.server"
 
 
 def _children(parent_pid: int) -> list[int]:
-    children = Path(f"/proc/{parent_pid}/task/{parent_pid}/children")
-    return [int(pid) for pid in children.read_text().split()] if children.exists() else []
+    # Each thread lists the children it started (the engine is restarted from a supervisor thread).
+    children: list[int] = []
+    for task in Path(f"/proc/{parent_pid}/task").glob("*"):
+        try:
+            children += [int(pid) for pid in (task / "children").read_text().split()]
+        except FileNotFoundError:
+            continue
+    return sorted(children)
 
 
 def _is_engine(pid: int) -> bool:
