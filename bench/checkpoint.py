@@ -36,7 +36,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from core.settings import ChatterboxVariant, Settings
-from workers.engines.chatterbox import PKUSEG_DIR
+from tasks.spec import Sampling
+from workers.engines.chatterbox import PKUSEG_DIR, STANDARD_MIN_CFG_WEIGHT
 
 if TYPE_CHECKING:
     import torch
@@ -64,6 +65,7 @@ LLAMA_STOP_COMPONENT = 0
 LLAMA_SUPPRESS_COMPONENT = 1
 LLAMA_REPEAT_COMPONENT = 2
 REPEATED_TOKEN = 1000
+LLAMA_REPEAT_WEIGHT = 2.0
 """The multilingual T3's way to stop (see _LlamaStop.stop_by_repetition)."""
 LLAMA_STOP_LEVEL = 20.0
 # A few hundred words of ordinary English, to train the byte-level BPE of the Turbo tokenizer on.
@@ -163,7 +165,7 @@ def _build_turbo(request: BuildRequest, out: Path) -> dict[str, float]:
     # recorded: generate()'s defaults are temperature 0.8, top_k 1000, top_p 0.95, repetition penalty 1.2.
     with _recorded_logits(head) as steps:
         t3.inference_turbo(model.conds.t3, text_tokens, max_gen_len=CALIBRATION_STEPS - 1)
-    others = [_turbo_log_partition(logits) for logits, _hidden in steps]
+    others = [_log_partition(logits[0, -1], 0.8, 0.95, excluded=[START_SPEECH, STOP_SPEECH]) for logits, _ in steps]
     # p(stop) = e^(b/T) / (e^(b/T) + Z): solve for b at the median partition sum Z.
     temperature = 0.8
     log_odds = math.log(request.stop_probability / (1 - request.stop_probability))
@@ -225,7 +227,7 @@ def _build_multilingual(request: BuildRequest, out: Path) -> dict[str, float]:
     text_tokens = tokenizer.text_to_tokens(punc_norm(CALIBRATION_TEXT), language_id="en")
     stop = _LlamaStop(t3)
     stop.stop_by_repetition()
-    calibration = stop.calibrate(request.stop_probability, model.conds.t3, text_tokens, repetition_penalty=2.0)
+    calibration = stop.calibrate(request.stop_probability, model.conds.t3, text_tokens)
     for layer in t3.tfmr.layers:  # 0.1.7's alignment analyser leaves its hooks behind
         layer.self_attn._forward_hooks.clear()
     torch.save(ve.state_dict(), out / "ve.pt")
@@ -279,21 +281,27 @@ class _LlamaStop:
 
         t3, level = self._t3, LLAMA_STOP_LEVEL
         with torch.no_grad():
-            t3.speech_emb.weight[:, LLAMA_REPEAT_COMPONENT] = 0.0
+            # One sign for the token, the other for all the rest, so what the layers add cannot blur the two.
+            t3.speech_emb.weight[:, LLAMA_REPEAT_COMPONENT] = -level
             t3.speech_emb.weight[REPEATED_TOKEN, LLAMA_REPEAT_COMPONENT] = level
             t3.speech_head.weight[REPEATED_TOKEN] = 0.0
-            t3.speech_head.weight[REPEATED_TOKEN, LLAMA_REPEAT_COMPONENT] = level
+            t3.speech_head.weight[REPEATED_TOKEN, LLAMA_REPEAT_COMPONENT] = LLAMA_REPEAT_WEIGHT
         self._stopping_row, self._stopping_component = REPEATED_TOKEN, LLAMA_SUPPRESS_COMPONENT
 
-    def calibrate(
-        self, stop_probability: float, t3_cond: Any, text_tokens: torch.Tensor, *, repetition_penalty: float = 1.2
-    ) -> dict[str, float]:
-        """Decode with the library's own T3.inference at generate()'s defaults (CFG weight 0.5, temperature 0.8,
-        min_p 0.05), record what the speech head sees and says, and set the stopping row's one weight."""
+    def calibrate(self, stop_probability: float, t3_cond: Any, text_tokens: torch.Tensor) -> dict[str, float]:
+        """Decode with the library's own T3.inference at the service's default sampling (tasks.spec.Sampling:
+        temperature 0.8, top_p 0.95, no min_p, repetition penalty 1.2, no guidance), record what the speech head
+        sees and says, and set the stopping row's one weight.
+
+        The service's defaults rather than generate()'s, because min_p (0.05 there) keeps only tokens close to
+        the likeliest, where no token can have a small steady chance of being drawn.
+        """
         import torch
         from torch.nn.functional import pad
 
-        t3, temperature, cfg_weight, min_p = self._t3, 0.8, 0.5, 0.05
+        defaults = Sampling()
+        t3, temperature, top_p = self._t3, defaults.temperature, defaults.top_p
+        cfg_weight = max(defaults.cfg_weight, STANDARD_MIN_CFG_WEIGHT)
         tokens = torch.cat([text_tokens, text_tokens])  # the guidance pair, as generate() builds it
         tokens = pad(pad(tokens, (1, 0), value=t3.hp.start_text_token), (0, 1), value=t3.hp.stop_text_token)
         with _recorded_logits(t3.speech_head) as steps:
@@ -303,19 +311,22 @@ class _LlamaStop:
                 max_new_tokens=CALIBRATION_STEPS,
                 temperature=temperature,
                 cfg_weight=cfg_weight,
-                repetition_penalty=repetition_penalty,
-                min_p=min_p,
-                top_p=1.0,
+                repetition_penalty=defaults.repetition_penalty,
+                min_p=defaults.min_p,
+                top_p=top_p,
             )
-        components, partitions = [], []
+        components, partitions, rest = [], [], []
         for logits, hidden in steps:
             cond, uncond = logits[0, -1], logits[1, -1]
             components.append(float(hidden[0, -1, self._stopping_component]))
-            partitions.append(_llama_log_partition(cond + cfg_weight * (cond - uncond), temperature, min_p))
-        # w * x / T - log Z = log(q / (1 - q)) at the median component x and partition sum Z.
+            combined = cond + cfg_weight * (cond - uncond)
+            excluded = [START_SPEECH, STOP_SPEECH, self._stopping_row]
+            partitions.append(_log_partition(combined, temperature, top_p, excluded=excluded))
+            rest.append(float(combined[self._stopping_row]))  # what the row's other weights give it
+        # (w * x + rest) / T - log Z = log(q / (1 - q)) at the medians of component x, rest and partition sum Z.
         log_odds = math.log(stop_probability / (1 - stop_probability))
         component, partition = float(np.median(components)), float(np.median(partitions))
-        weight = temperature * (log_odds + partition) / component
+        weight = (temperature * (log_odds + partition) - float(np.median(rest))) / component
         with torch.no_grad():
             t3.speech_head.weight[self._stopping_row, self._stopping_component] = weight
         # T3.inference keeps the decoding wrapper it built as a submodule; it is no part of the checkpoint.
@@ -323,27 +334,17 @@ class _LlamaStop:
         return {"stop_weight": weight, "median_component": component, "median_log_partition": partition}
 
 
-def _turbo_log_partition(logits: torch.Tensor) -> float:
-    """log of the sum of exp over the non-stop tokens that Turbo's default sampling keeps (top_k 1000, top_p 0.95)."""
-    import torch
-
-    scaled = logits[0, -1].clone() / 0.8
-    scaled[[START_SPEECH, STOP_SPEECH]] = -math.inf
-    kept = torch.topk(scaled, 1000).values
-    probabilities = torch.softmax(kept, dim=-1)
-    in_top_p = torch.cumsum(probabilities, dim=-1) - probabilities < 0.95
-    return float(torch.logsumexp(kept[in_top_p], dim=-1))
-
-
-def _llama_log_partition(logits: torch.Tensor, temperature: float, min_p: float) -> float:
-    """The same for the original models' sampling: temperature, then min_p (the repetition penalty only lowers)."""
+def _log_partition(logits: torch.Tensor, temperature: float, top_p: float, *, excluded: list[int]) -> float:
+    """log of the sum of exp(logit / T) over the tokens but `excluded` that sampling keeps (top_k 1000 and top_p;
+    the repetition penalty only lowers)."""
     import torch
 
     scaled = logits.clone() / temperature
-    scaled[[START_SPEECH, STOP_SPEECH]] = -math.inf
-    probabilities = torch.softmax(scaled, dim=-1)
-    kept = scaled[probabilities >= min_p * probabilities.max()]
-    return float(torch.logsumexp(kept, dim=-1))
+    scaled[excluded] = -math.inf
+    kept = torch.topk(scaled, 1000).values
+    probabilities = torch.softmax(kept, dim=-1)
+    in_top_p = torch.cumsum(probabilities, dim=-1) - probabilities < top_p
+    return float(torch.logsumexp(kept[in_top_p], dim=-1))
 
 
 @contextmanager
