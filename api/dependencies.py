@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from fastapi import Request
 
+from api.services.files import LocalFiles
 from api.services.jobs import JobService
 from api.services.speech import SpeechService
 from core.settings import Settings
-from core.storage import LocalStore
 from tasks.client import JobClient
 from voices.registry import VoiceRegistry
 
@@ -23,7 +23,7 @@ class Services:
     voices: VoiceRegistry
     speech: SpeechService
     jobs: JobService
-    local_store: LocalStore | None
+    local_files: LocalFiles | None
 
 
 def get_services(request: Request) -> Services:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -17,13 +18,13 @@ from api.middleware import EdgeMiddleware
 from api.routes import files, jobs, openai
 from api.routes import metrics as metrics_route
 from api.services.admission import Admission
+from api.services.files import LocalFiles
 from api.services.jobs import JobService
 from api.services.metrics import Metrics
 from api.services.speech import SpeechService
 from core.logs import configure_logging
 from core.redis_clients import async_client
 from core.settings import Settings, get_settings
-from core.storage import LocalStore
 from tasks.celery_app import create_celery_app
 from tasks.client import JobClient
 from tasks.models import served_model
@@ -48,7 +49,7 @@ def build_services(settings: Settings, client: aioredis.Redis) -> Services:
         voices=voices,
         speech=SpeechService(settings, job_client, voices, admission),
         jobs=JobService(settings, job_client, voices, admission),
-        local_store=LocalStore(settings) if settings.storage_backend == "local" else None,
+        local_files=LocalFiles(settings, client) if settings.storage_backend == "local" else None,
     )
 
 
@@ -59,13 +60,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         client = async_client(settings, max_connections=512)
-        app.state.services = build_services(settings, client)
+        app.state.services = services = build_services(settings, client)
         if not settings.api_keys:
             log.warning("no API_KEYS configured: the API is open to anyone who can reach it")
-        if settings.storage_backend == "local" and settings.url_signing_key is None:
-            log.warning("no URL_SIGNING_KEY: local file links are signed with a key derived from REDIS_URL")
         log.info("serving model %s; queue %s on %s", served_model(settings), settings.tts_queue, settings.redis_url)
-        yield
+        async with anyio.create_task_group() as background:
+            if services.local_files is not None:
+                background.start_soon(services.local_files.keep_within_retention)
+            yield
+            background.cancel_scope.cancel()
         await client.aclose()
 
     app = FastAPI(

@@ -98,6 +98,8 @@ class Settings(BaseSettings):
     s3_secret_access_key: SecretStr | None = None
     s3_key_prefix: str = "tts/"
     presign_expiry_s: int = 3600
+    output_retention_s: int | None = Field(default=None, ge=1)
+    """How long the local store keeps an output; unset: the link lifetime (`presign_expiry_s`)."""
     delivery_max_retries: int = 4
 
     # --- webhooks ---
@@ -137,6 +139,10 @@ class Settings(BaseSettings):
     @property
     def resolved_public_base_url(self) -> str:
         return self.public_base_url.rstrip("/") if self.public_base_url else self.local_base_url
+
+    @property
+    def resolved_output_retention_s(self) -> int:
+        return self.output_retention_s or self.presign_expiry_s
 
     @property
     def local_store_dir(self) -> Path:
