@@ -64,7 +64,7 @@ def _start_synthesis(settings: Settings, app: Celery, client: redis.Redis, engin
     log.info(
         "engine %s on %s ready for this process after %.2f s", info.name, info.device, time.perf_counter() - started
     )
-    updates = JobUpdates(client, stream_maxlen=settings.audio_stream_maxlen)
+    updates = JobUpdates(client, settings)
     runner = JobRunner(
         settings=settings,
         pipeline=SynthesisPipeline(engine, settings),

@@ -140,6 +140,7 @@ class SpeechStream:
             # On a disconnect Starlette cancels the response task: unshielded, this await would be cancelled too.
             with anyio.CancelScope(shield=True):
                 result = await self.jobs.cancel(self.job_id)
+                await self.jobs.discard_events(self.job_id)
             if result.applied:
                 log.info("job %s: cancelled, its caller went away", self.job_id)
 
@@ -211,7 +212,7 @@ class SpeechService:
 
     async def _audio_of(self, job_id: str) -> AsyncIterator[bytes]:
         attempt_streamed: bytes | None = None
-        async for event in self._jobs.events(job_id, timeout_s=self._settings.sync_wait_timeout_s):
+        async for event in self._jobs.events(job_id, timeout_s=self._settings.sync_wait_timeout_s, consume=True):
             if event.type == "audio":
                 attempt = event.fields["attempt"]
                 if attempt_streamed is not None and attempt != attempt_streamed:
