@@ -10,9 +10,9 @@ from fastapi import Request
 from api.services.files import LocalFiles
 from api.services.jobs import JobService
 from api.services.speech import SpeechService
+from api.services.voices import VoiceService
 from core.settings import Settings
 from tasks.client import JobClient
-from voices.registry import VoiceRegistry
 
 
 @dataclass
@@ -20,7 +20,7 @@ class Services:
     settings: Settings
     redis: aioredis.Redis
     job_client: JobClient
-    voices: VoiceRegistry
+    voices: VoiceService
     speech: SpeechService
     jobs: JobService
     local_files: LocalFiles | None

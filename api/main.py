@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from api.auth import KeyRing
 from api.dependencies import Services
 from api.errors import install_error_handlers
 from api.middleware import EdgeMiddleware
@@ -22,6 +23,7 @@ from api.services.files import LocalFiles
 from api.services.jobs import JobService
 from api.services.metrics import Metrics
 from api.services.speech import SpeechService
+from api.services.voices import VoiceService
 from core.logs import configure_logging
 from core.redis_clients import async_client
 from core.settings import Settings, get_settings
@@ -46,7 +48,7 @@ def build_services(settings: Settings, client: aioredis.Redis) -> Services:
         settings=settings,
         redis=client,
         job_client=job_client,
-        voices=voices,
+        voices=VoiceService(voices, KeyRing(settings.admin_api_keys)),
         speech=SpeechService(settings, job_client, voices, admission),
         jobs=JobService(settings, job_client, voices, admission),
         local_files=LocalFiles(settings, client) if settings.storage_backend == "local" else None,
@@ -87,7 +89,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount(PLAYGROUND_PATH, StaticFiles(directory=PLAYGROUND_DIR, html=True), name="playground")
     app.add_middleware(
         EdgeMiddleware,
-        api_keys=[key.get_secret_value() for key in settings.api_keys],
+        # An admin key is an accepted key too; with no API_KEYS, the API stays open.
+        keys=KeyRing([*settings.api_keys, *settings.admin_api_keys] if settings.api_keys else []),
         max_body_bytes=settings.max_body_bytes,
         upload_paths=[VOICE_UPLOAD_PATH],
         max_upload_bytes=settings.max_voice_upload_bytes + 64 * 1024,

@@ -120,12 +120,14 @@ class Settings(BaseSettings):
 
     # --- API ---
     api_keys: SecretList = Field(default_factory=list)
+    admin_api_keys: SecretList = Field(default_factory=list)
+    """Keys that may change voices (upload, patch, delete, restore); unset: any accepted key may."""
     max_queue_depth: int = 1000
     max_body_bytes: int = 1024 * 1024
     sync_wait_timeout_s: float = 300.0
     runsync_default_wait_ms: int = 90_000
 
-    @field_validator("api_keys", "webhook_secret", "webhook_allowed_hosts", mode="before")
+    @field_validator("api_keys", "admin_api_keys", "webhook_secret", "webhook_allowed_hosts", mode="before")
     @classmethod
     def _parse_comma_list(cls, value: object) -> object:
         return _split_commas(value)

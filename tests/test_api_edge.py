@@ -3,11 +3,13 @@ callers that go away and callers that wait too long."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
 import socket
 import time
+import wave
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -30,6 +32,7 @@ from tests.support.s3 import free_port
 pytestmark = pytest.mark.integration
 
 KEYS = "k1,k2"
+ADMIN_KEY = "boss"
 BODY_LIMIT = 4096
 SPEECH = {"model": "tts-1", "voice": "alloy", "input": "Hello at the edge."}
 # Seconds of work for the espeak worker: many chunks, each stretched 4x and encoded as Opus.
@@ -44,6 +47,7 @@ def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         tmp_path_factory.mktemp("strict"),
         redis_db_url(10),
         API_KEYS=KEYS,
+        ADMIN_API_KEYS=ADMIN_KEY,
         MAX_BODY_BYTES=str(BODY_LIMIT),
         SYNC_WAIT_TIMEOUT_S="0.5",
         MAX_QUEUE_DEPTH="1",
@@ -156,6 +160,36 @@ def test_runpod_sdk_with_wrong_and_right_key(strict: Stack) -> None:
     finally:
         runpod.api_key = None
         runpod.endpoint_url_base = "https://api.runpod.ai/v2"
+
+
+def tiny_wav() -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as clip:
+        clip.setnchannels(1)
+        clip.setsampwidth(2)
+        clip.setframerate(8000)
+        clip.writeframes(b"\x10\x00\xf0\xff" * 4000)
+    return buffer.getvalue()
+
+
+def test_only_admin_keys_change_voices(strict: Stack) -> None:
+    url = f"{strict.base_url}/v1/audio/voices"
+    files = {"file": ("clip.wav", tiny_wav(), "audio/wav")}
+    admin, user = {"Authorization": f"Bearer {ADMIN_KEY}"}, {"Authorization": "Bearer k1"}
+    for headers in (user, {"Authorization": "k2"}):
+        error = assert_error(httpx.post(url, data={"name": "guarded"}, files=files, headers=headers), 403)
+        assert (error["type"], error["code"]) == ("permission_error", "admin_key_required")
+        assert_error(httpx.patch(f"{url}/alloy", json={"enabled": False}, headers=headers), 403)
+        assert_error(httpx.delete(f"{url}/alloy", headers=headers), 403)
+        assert_error(httpx.post(f"{url}/alloy/restore", headers=headers), 403)
+    assert_error(httpx.post(url, data={"name": "guarded"}, files=files), 401)
+    assert "guarded" not in {voice["name"] for voice in httpx.get(url, headers=user).json()["data"]}
+    response = httpx.post(url, data={"name": "guarded"}, files=files, headers=admin)
+    assert response.status_code == 201, response.text
+    assert httpx.patch(f"{url}/guarded", json={"description": "Set by an admin"}, headers=admin).status_code == 200
+    assert httpx.delete(f"{url}/guarded", headers=admin).status_code == 200
+    # An admin key is an accepted key everywhere else too.
+    assert httpx.get(f"{strict.base_url}/v1/models", headers=admin).status_code == 200
 
 
 # --- body size ---

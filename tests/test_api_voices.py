@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import math
+import time
 import uuid
 import wave
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +101,7 @@ def test_upload_then_list_and_speak_with_it(stack: Stack, client: OpenAI) -> Non
         "enabled": True,
         "has_reference_audio": True,
         "language": None,
+        "builtin": False,
     }
     assert voices(stack)[name]["enabled"] is True
     speech = client.audio.speech.create(model="tts-1", voice=name, input=TEXT, response_format="flac")
@@ -173,13 +177,15 @@ def test_disabled_voice_cannot_speak_until_enabled_again(stack: Stack, client: O
     response = httpx.patch(
         f"{stack.base_url}/v1/audio/voices/{name}", json={"enabled": True, "description": "Back again"}
     )
-    assert response.json() == {
+    expected = {
         "name": name,
         "description": "Back again",
         "enabled": True,
         "has_reference_audio": True,
         "language": None,
+        "builtin": False,
     }
+    assert response.json() == expected
     assert_speaks(stack, name)
 
 
@@ -205,6 +211,56 @@ def test_delete_removes_the_voice_and_its_clip(stack: Stack) -> None:
     assert upload(stack, name, wav_bytes()).status_code == 201
 
 
+def test_a_deleted_builtin_voice_is_restored_through_the_api(stack: Stack) -> None:
+    shipped = voices(stack)["shimmer"]
+    assert shipped["builtin"] is True
+    assert httpx.delete(f"{stack.base_url}/v1/audio/voices/shimmer").status_code == 200
+    assert "shimmer" not in voices(stack)
+    assert_error(speak(stack, "shimmer"), 400, "voice")
+    restored = httpx.post(f"{stack.base_url}/v1/audio/voices/shimmer/restore")
+    assert restored.status_code == 200, restored.text
+    assert restored.json() == shipped == voices(stack)["shimmer"]
+    assert_speaks(stack, "shimmer")
+    # A changed one is put back as it ships, too.
+    httpx.patch(f"{stack.base_url}/v1/audio/voices/shimmer", json={"enabled": False, "description": "Muted"})
+    assert httpx.post(f"{stack.base_url}/v1/audio/voices/shimmer/restore").json() == shipped
+
+
+def test_only_builtin_voices_are_restored(stack: Stack) -> None:
+    name = new_name()
+    assert upload(stack, name, wav_bytes()).status_code == 201
+    assert voices(stack)[name]["builtin"] is False
+    error = assert_error(httpx.post(f"{stack.base_url}/v1/audio/voices/{name}/restore"), 404, "name")
+    assert "alloy" in error["message"]
+    assert httpx.delete(f"{stack.base_url}/v1/audio/voices/fable").status_code == 200
+    try:
+        assert upload(stack, "fable", wav_bytes()).status_code == 201
+        assert voices(stack)["fable"]["builtin"] is False
+        assert_error(httpx.post(f"{stack.base_url}/v1/audio/voices/fable/restore"), 409, "name")
+    finally:
+        httpx.delete(f"{stack.base_url}/v1/audio/voices/fable")
+        assert httpx.post(f"{stack.base_url}/v1/audio/voices/fable/restore").status_code == 200
+
+
+def test_voice_writes_do_not_hold_up_other_requests(stack: Stack) -> None:
+    """An upload waiting for the voice store's lock (another API process writing) leaves the event loop free."""
+    store = Path(stack.env["DATA_DIR"]) / "voices"
+    store.mkdir(parents=True, exist_ok=True)
+    with (store / ".voices.lock").open("a") as lock, ThreadPoolExecutor(1) as pool:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            pending = pool.submit(upload, stack, new_name(), wav_bytes())
+            time.sleep(0.5)
+            assert not pending.done(), "the upload should be waiting for the lock"
+            started = time.monotonic()
+            assert httpx.get(f"{stack.base_url}/v1/models", timeout=5).status_code == 200
+            assert httpx.get(f"{stack.base_url}/v1/audio/voices", timeout=5).status_code == 200
+            assert time.monotonic() - started < 2
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+        assert pending.result(timeout=30).status_code == 201
+
+
 def test_hand_edit_of_voices_json_takes_effect_without_restart(stack: Stack, registry_file: Path) -> None:
     (registry_file.parent / "hand-made.wav").write_bytes(wav_bytes())
     mapping = json.loads(registry_file.read_text())
@@ -217,6 +273,7 @@ def test_hand_edit_of_voices_json_takes_effect_without_restart(stack: Stack, reg
         "enabled": True,
         "has_reference_audio": True,
         "language": None,
+        "builtin": False,
     }
     assert_speaks(stack, "handmade")
 

@@ -20,7 +20,8 @@ pytestmark = pytest.mark.integration
 BOUND = 256 * 1024
 PIECE = 24_000 * 2  # the largest piece the pipeline publishes: half a second of pcm, with room to spare
 # Far more pcm than the bound: about 40 s of speech, 4x longer at speed 0.25 (some 7 MB).
-LONG = {"model": "tts-1", "voice": "alloy", "input": speech_text(8), "response_format": "pcm", "speed": 0.25}
+TEXT = speech_text(8)
+LONG = {"model": "tts-1", "voice": "alloy", "input": TEXT, "response_format": "pcm", "speed": 0.25}
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +79,7 @@ def test_a_reader_gets_every_byte_past_the_bound_and_the_stream_is_freed_as_read
 def test_a_caller_that_reads_nothing_holds_no_more_than_the_bound_and_its_job_is_stopped(bounded: Stack) -> None:
     jobs = SyncJobs(bounded.settings)
     spec = SynthesisSpec(
-        text=LONG["input"], model="espeak", voice="alloy", response_format="pcm", speed=0.25, publish_audio=True
+        text=TEXT, model="espeak", voice="alloy", response_format="pcm", speed=0.25, publish_audio=True
     )
     record = jobs.submit(spec)
     done = jobs.wait_status(record.id, {JobStatus.COMPLETED, JobStatus.FAILED}, timeout_s=60)

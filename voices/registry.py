@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from voices.audio import normalize_clip
 from voices.errors import (
+    NotBuiltinError,
     UnknownVoiceError,
     VoiceExistsError,
     VoicePathError,
@@ -24,7 +25,15 @@ from voices.errors import (
     VoiceUploadError,
 )
 from voices.paths import resolve_inside
-from voices.schema import VoiceMapping, VoiceRecord, default_mapping, parse_mapping, serialize_mapping
+from voices.schema import (
+    BUILTIN_VOICES,
+    VoiceMapping,
+    VoiceRecord,
+    default_mapping,
+    is_builtin,
+    parse_mapping,
+    serialize_mapping,
+)
 from voices.store import RegistryVersion, VoiceStore
 
 if TYPE_CHECKING:
@@ -60,6 +69,8 @@ class VoiceInfo:
     enabled: bool
     has_reference_audio: bool
     language: str | None
+    builtin: bool
+    """One of the built-in voices (deleted, it can be restored with `restore_builtin`)."""
 
 
 class VoiceRegistry:
@@ -119,6 +130,7 @@ class VoiceRegistry:
                 enabled=record.enabled,
                 has_reference_audio=self._existing_clip(record.audio_file) is not None,
                 language=record.language,
+                builtin=is_builtin(name, record),
             )
             for name, record in self._current_mapping().items()
         ]
@@ -181,16 +193,36 @@ class VoiceRegistry:
         return _entry(name, updated)
 
     def delete_voice(self, name: str) -> None:
-        """Remove a voice, and its clip file unless another voice uses the same file."""
+        """Remove a voice, and its clip file unless another voice uses the same file. A built-in voice's clip
+        stays, so that restoring the voice brings the same voice back."""
         with self._store.exclusive_lock():
             mapping = self._read_for_update()
             record = mapping.pop(name, None)
             if record is None:
                 raise UnknownVoiceError(name, _enabled_names(mapping))
             self._store.write_registry(serialize_mapping(mapping))
-            if all(other.audio_file != record.audio_file for other in mapping.values()):
+            unused = all(other.audio_file != record.audio_file for other in mapping.values())
+            if unused and not is_builtin(name, record):
                 self._store.remove_file(record.audio_file)
         logger.info("Deleted voice %r", name)
+
+    def restore_builtin(self, name: str) -> VoiceEntry:
+        """Put a built-in voice back as it ships (its clip, description, enabled), deleted or changed.
+
+        Raises NotBuiltinError, or VoiceExistsError when the name now belongs to an uploaded voice.
+        """
+        builtin = default_mapping().get(name)
+        if builtin is None:
+            raise NotBuiltinError(name, BUILTIN_VOICES)
+        with self._store.exclusive_lock():
+            mapping = self._read_for_update()
+            current = mapping.get(name)
+            if current is not None and not is_builtin(name, current):
+                message = f"{name!r} is an uploaded voice now; delete it before restoring the built-in one"
+                raise VoiceExistsError(name, message)
+            self._store.write_registry(serialize_mapping({**mapping, name: builtin}))
+        logger.info("Restored built-in voice %r", name)
+        return _entry(name, builtin)
 
     def _current_mapping(self) -> VoiceMapping:
         version = self._store.registry_version()

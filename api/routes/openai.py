@@ -14,7 +14,6 @@ from api.errors import APIError
 from api.schemas.openai import Model, ModelList, SpeechPreview, SpeechRequest, Voice, VoiceList, VoiceUpdate
 from core.language import LANGUAGE_TAG_MAX_LENGTH, LANGUAGE_TAG_PATTERN
 from tasks.models import OPENAI_ALIASES, served_model
-from voices.errors import UnknownVoiceError, VoiceError, VoiceExistsError, VoiceUploadError
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -74,10 +73,17 @@ async def get_model(model_id: str, services: ServicesDep) -> Model:
 
 @router.get("/audio/voices")
 async def list_voices(services: ServicesDep) -> VoiceList:
-    return VoiceList(data=[Voice(**vars(info)) for info in services.voices.list_voices()])
+    return await services.voices.list_all()
 
 
-@router.post("/audio/voices", status_code=201)
+async def _voice_writer(request: Request, services: ServicesDep) -> None:
+    services.voices.check_writer(request.headers.get("authorization", "").encode() or None)
+
+
+VoiceWriter = Depends(_voice_writer)
+
+
+@router.post("/audio/voices", status_code=201, dependencies=[VoiceWriter])
 async def upload_voice(
     services: ServicesDep,
     name: Annotated[str, Form(description="Voice name, e.g. 'narrator'.")],
@@ -91,39 +97,21 @@ async def upload_voice(
     audio = await file.read(limit + 1)
     if len(audio) > limit:
         raise APIError(413, f"The clip is over the {limit} byte limit.", param="file", code="file_too_large")
-    try:
-        services.voices.add_voice(name, audio, file.filename, description, language=language)
-    except VoiceExistsError as exc:
-        raise APIError(409, str(exc), param="name", code="voice_exists") from exc
-    except VoiceUploadError as exc:
-        raise APIError(400, str(exc), param=exc.param, code="invalid_voice") from exc
-    return _voice(services, name)
+    return await services.voices.add(name, audio, file.filename, description, language)
 
 
-@router.patch("/audio/voices/{name}")
+@router.patch("/audio/voices/{name}", dependencies=[VoiceWriter])
 async def update_voice(name: str, body: VoiceUpdate, services: ServicesDep) -> Voice:
-    try:
-        services.voices.update_voice(name, description=body.description, enabled=body.enabled, language=body.language)
-    except UnknownVoiceError as exc:
-        raise APIError(404, str(exc), param="name", code="voice_not_found") from exc
-    except VoiceError as exc:
-        raise APIError(400, str(exc), param="name") from exc
-    return _voice(services, name)
+    return await services.voices.update(name, body)
 
 
-@router.delete("/audio/voices/{name}")
+@router.delete("/audio/voices/{name}", dependencies=[VoiceWriter])
 async def delete_voice(name: str, services: ServicesDep) -> dict[str, object]:
-    try:
-        services.voices.delete_voice(name)
-    except UnknownVoiceError as exc:
-        raise APIError(404, str(exc), param="name", code="voice_not_found") from exc
-    except VoiceError as exc:
-        raise APIError(400, str(exc), param="name") from exc
+    await services.voices.delete(name)
     return {"id": name, "object": "voice", "deleted": True}
 
 
-def _voice(services: Services, name: str) -> Voice:
-    for info in services.voices.list_voices():
-        if info.name == name:
-            return Voice(**vars(info))
-    raise APIError(404, f"Voice '{name}' not found.", param="name")
+@router.post("/audio/voices/{name}/restore", dependencies=[VoiceWriter])
+async def restore_voice(name: str, services: ServicesDep) -> Voice:
+    """Put a built-in voice back as it ships: after a delete, or to undo changes to it."""
+    return await services.voices.restore(name)

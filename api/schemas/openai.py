@@ -57,6 +57,7 @@ class Voice(BaseModel):
     enabled: bool
     has_reference_audio: bool
     language: str | None = Field(description="The language the voice speaks; null: the served engine's own.")
+    builtin: bool = Field(description="A built-in voice: deleted or changed, POST .../restore brings it back.")
 
 
 class VoiceList(BaseModel):
