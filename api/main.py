@@ -16,6 +16,7 @@ from api.auth import KeyRing
 from api.dependencies import Services
 from api.errors import install_error_handlers
 from api.middleware import EdgeMiddleware
+from api.openapi import install_openapi
 from api.routes import files, jobs, openai
 from api.routes import metrics as metrics_route
 from api.services.admission import Admission
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="OpenAI-compatible speech and a Runpod-compatible job API over a Celery queue.",
         lifespan=lifespan,
     )
+    install_openapi(app, settings, lambda: app.state.services.voices.choices())
     app.state.metrics = metrics = Metrics()
     install_error_handlers(app)
     app.include_router(openai.router)

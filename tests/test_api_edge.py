@@ -181,7 +181,7 @@ def test_only_admin_keys_change_voices(strict: Stack) -> None:
         assert (error["type"], error["code"]) == ("permission_error", "admin_key_required")
         assert_error(httpx.patch(f"{url}/alloy", json={"enabled": False}, headers=headers), 403)
         assert_error(httpx.delete(f"{url}/alloy", headers=headers), 403)
-        assert_error(httpx.post(f"{url}/alloy/restore", headers=headers), 403)
+        assert_error(httpx.put(f"{url}/alloy", headers=headers), 403)
     assert_error(httpx.post(url, data={"name": "guarded"}, files=files), 401)
     assert "guarded" not in {voice["name"] for voice in httpx.get(url, headers=user).json()["data"]}
     response = httpx.post(url, data={"name": "guarded"}, files=files, headers=admin)

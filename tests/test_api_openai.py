@@ -140,6 +140,7 @@ def test_sse_stream_of_base64_deltas_then_done(stack: Stack, fmt: str) -> None:
         ({"input": " \u3000\n"}, "input"),
         ({"response_format": "ogg"}, "response_format"),
         ({"speed": 5}, "speed"),
+        ({"speed": "1.5"}, "speed"),
         ({"speed": 0.1}, "speed"),
         ({"model": "gpt-9-tts"}, "model"),
         ({"model": omit}, "model"),

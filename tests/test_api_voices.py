@@ -193,6 +193,7 @@ def test_patch_errors(stack: Stack) -> None:
     assert_error(httpx.patch(f"{stack.base_url}/v1/audio/voices/{new_name()}", json={"enabled": False}), 404, "name")
     assert_error(httpx.patch(f"{stack.base_url}/v1/audio/voices/alloy", json={"colour": "blue"}), 400, "colour")
     assert_error(httpx.patch(f"{stack.base_url}/v1/audio/voices/alloy", json={"enabled": "maybe"}), 400, "enabled")
+    assert_error(httpx.patch(f"{stack.base_url}/v1/audio/voices/alloy", json={"enabled": 0}), 400, "enabled")
 
 
 def test_delete_removes_the_voice_and_its_clip(stack: Stack) -> None:
@@ -217,29 +218,33 @@ def test_a_deleted_builtin_voice_is_restored_through_the_api(stack: Stack) -> No
     assert httpx.delete(f"{stack.base_url}/v1/audio/voices/shimmer").status_code == 200
     assert "shimmer" not in voices(stack)
     assert_error(speak(stack, "shimmer"), 400, "voice")
-    restored = httpx.post(f"{stack.base_url}/v1/audio/voices/shimmer/restore")
+    restored = httpx.put(f"{stack.base_url}/v1/audio/voices/shimmer")
     assert restored.status_code == 200, restored.text
     assert restored.json() == shipped == voices(stack)["shimmer"]
     assert_speaks(stack, "shimmer")
     # A changed one is put back as it ships, too.
     httpx.patch(f"{stack.base_url}/v1/audio/voices/shimmer", json={"enabled": False, "description": "Muted"})
-    assert httpx.post(f"{stack.base_url}/v1/audio/voices/shimmer/restore").json() == shipped
+    assert httpx.put(f"{stack.base_url}/v1/audio/voices/shimmer").json() == shipped
+    # With a body, what it gives replaces what ships.
+    quiet = httpx.put(f"{stack.base_url}/v1/audio/voices/shimmer", json={"enabled": False}).json()
+    assert quiet == {**shipped, "enabled": False}
+    assert httpx.put(f"{stack.base_url}/v1/audio/voices/shimmer", json={}).json() == shipped
 
 
 def test_only_builtin_voices_are_restored(stack: Stack) -> None:
     name = new_name()
     assert upload(stack, name, wav_bytes()).status_code == 201
     assert voices(stack)[name]["builtin"] is False
-    error = assert_error(httpx.post(f"{stack.base_url}/v1/audio/voices/{name}/restore"), 404, "name")
+    error = assert_error(httpx.put(f"{stack.base_url}/v1/audio/voices/{name}"), 404, "name")
     assert "alloy" in error["message"]
     assert httpx.delete(f"{stack.base_url}/v1/audio/voices/fable").status_code == 200
     try:
         assert upload(stack, "fable", wav_bytes()).status_code == 201
         assert voices(stack)["fable"]["builtin"] is False
-        assert_error(httpx.post(f"{stack.base_url}/v1/audio/voices/fable/restore"), 409, "name")
+        assert_error(httpx.put(f"{stack.base_url}/v1/audio/voices/fable"), 409, "name")
     finally:
         httpx.delete(f"{stack.base_url}/v1/audio/voices/fable")
-        assert httpx.post(f"{stack.base_url}/v1/audio/voices/fable/restore").status_code == 200
+        assert httpx.put(f"{stack.base_url}/v1/audio/voices/fable").status_code == 200
 
 
 def test_voice_writes_do_not_hold_up_other_requests(stack: Stack) -> None:

@@ -7,6 +7,7 @@ Lookups re-read voices.json whenever its stat changes, so hand edits take effect
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 from dataclasses import dataclass
@@ -41,7 +42,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_VOICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+VOICE_NAME_PATTERN = r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+"""1 to 64 letters, digits, `_`, `.` or `-`, starting with a letter or digit, without `..` (also in the OpenAPI
+document, so it is ECMA-262 syntax that Python reads the same way)."""
+_VOICE_NAME = re.compile(VOICE_NAME_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,7 @@ class VoiceInfo:
     has_reference_audio: bool
     language: str | None
     builtin: bool
-    """One of the built-in voices (deleted, it can be restored with `restore_builtin`)."""
+    """One of the built-in voices (deleted or changed, `restore_builtin` puts it back)."""
 
 
 class VoiceRegistry:
@@ -120,6 +124,26 @@ class VoiceRegistry:
                 raise VoicePathError(f"Voice {audio_prompt!r} has no reference audio in the voice store")
             raise VoicePathError(f"audio_prompt {audio_prompt!r} does not name a file in the voice store")
         return path
+
+    def enabled_voices(self) -> list[str]:
+        """The names `resolve` accepts."""
+        return _enabled_names(self._current_mapping())
+
+    def prompt_choices(self) -> list[str]:
+        """Every value `resolve_prompt` accepts: enabled voices with a clip, and the files in the store."""
+        names = [name for name, record in self._current_mapping().items() if record.enabled]
+        for directory, subdirectories, files in os.walk(self._store.root):
+            subdirectories[:] = [name for name in subdirectories if not name.startswith(".")]
+            relative = Path(directory).relative_to(self._store.root)
+            names += [(relative / name).as_posix() for name in files]
+        return [name for name in dict.fromkeys(names) if self._prompt_resolves(name)]
+
+    def _prompt_resolves(self, audio_prompt: str) -> bool:
+        try:
+            self.resolve_prompt(audio_prompt)
+        except VoicePathError:
+            return False
+        return True
 
     def list_voices(self) -> list[VoiceInfo]:
         """Every registered voice, disabled ones included, in registry order."""
@@ -206,14 +230,17 @@ class VoiceRegistry:
                 self._store.remove_file(record.audio_file)
         logger.info("Deleted voice %r", name)
 
-    def restore_builtin(self, name: str) -> VoiceEntry:
-        """Put a built-in voice back as it ships (its clip, description, enabled), deleted or changed.
+    def restore_builtin(self, name: str, *, description: str | None = None, enabled: bool | None = None) -> VoiceEntry:
+        """Put a built-in voice back, deleted or changed: its clip, and the description and enabled flag given
+        (None: as it ships).
 
         Raises NotBuiltinError, or VoiceExistsError when the name now belongs to an uploaded voice.
         """
-        builtin = default_mapping().get(name)
-        if builtin is None:
+        shipped = default_mapping().get(name)
+        if shipped is None:
             raise NotBuiltinError(name, BUILTIN_VOICES)
+        changes = {"description": description, "enabled": enabled}
+        builtin = shipped.model_copy(update={key: value for key, value in changes.items() if value is not None})
         with self._store.exclusive_lock():
             mapping = self._read_for_update()
             current = mapping.get(name)
@@ -272,7 +299,7 @@ class VoiceRegistry:
 
 
 def _check_new_voice_name(name: str) -> None:
-    if _VOICE_NAME.fullmatch(name) is None or ".." in name:
+    if _VOICE_NAME.fullmatch(name) is None:
         raise VoiceUploadError(
             f"Invalid voice name {name!r}: use 1 to 64 letters, digits, '_', '.' or '-', "
             "starting with a letter or digit and without '..'",

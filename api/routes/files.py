@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import FileResponse
 
 from api.dependencies import Services, get_services
-from api.errors import APIError
+from api.errors import APIError, error_responses
 from core.storage import LOCAL_FILES_ROUTE
 from tasks.spec import CONTENT_TYPES, FILE_EXTENSIONS
 
@@ -16,12 +16,21 @@ router = APIRouter(tags=["files"])
 MEDIA_TYPES = {extension: CONTENT_TYPES[fmt] for fmt, extension in FILE_EXTENSIONS.items()}
 
 
-@router.get(LOCAL_FILES_ROUTE + "/{key:path}", response_class=FileResponse)
+FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The audio file.",
+        "content": {media: {"schema": {"type": "string", "format": "binary"}} for media in MEDIA_TYPES.values()},
+    },
+    **error_responses(404),
+}
+
+
+@router.get(LOCAL_FILES_ROUTE + "/{key:path}", response_class=FileResponse, responses=FILE_RESPONSES)
 async def get_file(
     key: str,
     services: Annotated[Services, Depends(get_services)],
-    expires: str | None = None,
-    signature: str | None = None,
+    expires: Annotated[str | None, Query(description="Part of the signed link.")] = None,
+    signature: Annotated[str | None, Query(description="Part of the signed link.")] = None,
 ) -> FileResponse:
     files = services.local_files
     path = await files.find(key, expires, signature) if files is not None else None

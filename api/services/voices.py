@@ -53,8 +53,10 @@ class VoiceService:
     async def delete(self, name: str) -> None:
         await self._in_thread(lambda: self._registry.delete_voice(name))
 
-    async def restore(self, name: str) -> Voice:
-        await self._in_thread(lambda: self._registry.restore_builtin(name))
+    async def restore(self, name: str, change: VoiceUpdate) -> Voice:
+        await self._in_thread(
+            lambda: self._registry.restore_builtin(name, description=change.description, enabled=change.enabled)
+        )
         return await self.get(name)
 
     async def get(self, name: str) -> Voice:
@@ -62,6 +64,10 @@ class VoiceService:
             if voice.name == name:
                 return voice
         raise APIError(404, f"Voice '{name}' not found.", param="name", code="voice_not_found")
+
+    def choices(self) -> tuple[list[str], list[str]]:
+        """What `voice` and `audio_prompt` accept right now, for the OpenAPI document."""
+        return self._registry.enabled_voices(), self._registry.prompt_choices()
 
     def _voices(self) -> list[Voice]:
         return [Voice(**vars(info)) for info in self._registry.list_voices()]
