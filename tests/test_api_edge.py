@@ -3,13 +3,11 @@ callers that go away and callers that wait too long."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
 import socket
 import time
-import wave
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,6 +23,7 @@ from openai import OpenAI
 from tasks.jobs import QUEUED_SET
 from tests.conftest import Stack, redis_db_url, start_stack, stop_stack
 from tests.support.api import assert_error
+from tests.support.audio import wav_bytes
 from tests.support.jobs import speech_text
 from tests.support.processes import ManagedProcess, pool_children, start_api, wait_for
 from tests.support.s3 import free_port
@@ -162,19 +161,9 @@ def test_runpod_sdk_with_wrong_and_right_key(strict: Stack) -> None:
         runpod.endpoint_url_base = "https://api.runpod.ai/v2"
 
 
-def tiny_wav() -> bytes:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as clip:
-        clip.setnchannels(1)
-        clip.setsampwidth(2)
-        clip.setframerate(8000)
-        clip.writeframes(b"\x10\x00\xf0\xff" * 4000)
-    return buffer.getvalue()
-
-
 def test_only_admin_keys_change_voices(strict: Stack) -> None:
     url = f"{strict.base_url}/v1/audio/voices"
-    files = {"file": ("clip.wav", tiny_wav(), "audio/wav")}
+    files = {"file": ("clip.wav", wav_bytes(0.5), "audio/wav")}
     admin, user = {"Authorization": f"Bearer {ADMIN_KEY}"}, {"Authorization": "Bearer k1"}
     for headers in (user, {"Authorization": "k2"}):
         error = assert_error(httpx.post(url, data={"name": "guarded"}, files=files, headers=headers), 403)

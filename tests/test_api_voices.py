@@ -5,10 +5,8 @@ from __future__ import annotations
 import fcntl
 import io
 import json
-import math
 import time
 import uuid
-import wave
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,23 +20,12 @@ from openai import OpenAI
 
 from tests.conftest import Stack
 from tests.support.api import assert_error
+from tests.support.audio import wav_bytes
 
 pytestmark = pytest.mark.integration
 
 TEXT = "A voice of its own."
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
-
-
-def wav_bytes(seconds: float = 2.0, rate: int = 24000) -> bytes:
-    """A real 16-bit mono WAV: a 220 Hz tone."""
-    samples = (int(9000 * math.sin(2 * math.pi * 220 * n / rate)) for n in range(int(seconds * rate)))
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as clip:
-        clip.setnchannels(1)
-        clip.setsampwidth(2)
-        clip.setframerate(rate)
-        clip.writeframes(b"".join(sample.to_bytes(2, "little", signed=True) for sample in samples))
-    return buffer.getvalue()
 
 
 def new_name() -> str:

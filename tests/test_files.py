@@ -16,7 +16,7 @@ import pytest
 
 from core.settings import Settings
 from core.storage import S3Store, local_path, remove_expired_outputs
-from tests.conftest import Stack, redis_db_url, settings_from_env, start_stack, stop_stack
+from tests.conftest import Stack, redis_db_url, running_stack, settings_from_env
 from tests.support.api import assert_error
 from tests.support.processes import start_api, wait_for
 from tests.support.s3 import BUCKET, MotoS3, free_port
@@ -27,14 +27,9 @@ RETENTION_S = 3
 @pytest.fixture(scope="module")
 def short_lived(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Outputs kept RETENTION_S seconds, links an hour (so the retention is what ends them)."""
-    running = start_stack(
-        tmp_path_factory.mktemp("files"),
-        redis_db_url(10),
-        OUTPUT_RETENTION_S=str(RETENTION_S),
-        PRESIGN_EXPIRY_S="3600",
-    )
-    yield running
-    stop_stack(running)
+    retention = {"OUTPUT_RETENTION_S": str(RETENTION_S), "PRESIGN_EXPIRY_S": "3600"}
+    with running_stack(tmp_path_factory.mktemp("files"), redis_db_url(10), **retention) as running:
+        yield running
 
 
 def make_output(stack: Stack) -> httpx.URL:

@@ -1,6 +1,9 @@
-"""The languages checked at submit are the ones the engines speak, and the published patterns mean the same."""
+"""The languages checked at submit are the ones the engines speak, and every pattern the OpenAPI document publishes
+means what the server checks."""
 
 from __future__ import annotations
+
+import re
 
 import jsonschema_rs
 import pytest
@@ -16,7 +19,9 @@ from tasks.languages import (
     served_languages,
     speaks,
 )
+from tasks.models import model_pattern, resolve_model
 from tasks.text import SPEAKABLE_PATTERN, has_speakable_text
+from voices.registry import VOICE_NAME_PATTERN
 from workers.engines.base import EngineError, GenerationParams
 from workers.engines.espeak import EspeakEngine
 
@@ -99,3 +104,18 @@ def test_the_published_speakable_pattern_means_what_the_check_does(text: str) ->
 )
 def test_speakable_text_needs_a_letter_or_a_digit(text: str, speakable: bool) -> None:
     assert has_speakable_text(text) is speakable
+
+
+@given(
+    st.one_of(st.text(max_size=20), st.sampled_from(["tts-1", "tts-1-hd", "gpt-4o-mini-tts-2025", "espeak", "tts-1x"]))
+)
+def test_the_published_model_pattern_means_what_the_api_accepts(model: str) -> None:
+    settings = Settings()
+    validator = jsonschema_rs.validator_for({"type": "string", "pattern": model_pattern(settings)})
+    assert validator.is_valid(model) == (resolve_model(model, settings) is not None)
+
+
+@given(st.one_of(st.text(max_size=70), st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,70}", fullmatch=True)))
+def test_the_published_voice_name_pattern_means_what_uploads_accept(name: str) -> None:
+    validator = jsonschema_rs.validator_for({"type": "string", "pattern": VOICE_NAME_PATTERN})
+    assert validator.is_valid(name) == (re.fullmatch(VOICE_NAME_PATTERN, name) is not None)

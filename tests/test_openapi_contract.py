@@ -3,12 +3,10 @@ and the facts it cannot see for itself are checked here (limits from settings, t
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys
 import uuid
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Stack, redis_db_url, start_stack, stop_stack
+from tests.conftest import Stack, redis_db_url, running_stack
+from tests.support.audio import wav_bytes
 
 pytestmark = pytest.mark.integration
 
@@ -31,15 +30,9 @@ EXAMPLES = os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "20")
 
 @pytest.fixture(scope="module")
 def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = start_stack(
-        tmp_path_factory.mktemp("contract"),
-        redis_db_url(10),
-        API_KEYS=USER,
-        ADMIN_API_KEYS=ADMIN,
-        MAX_INPUT_CHARS=str(MAX_INPUT),
-    )
-    yield running
-    stop_stack(running)
+    keys = {"API_KEYS": USER, "ADMIN_API_KEYS": ADMIN, "MAX_INPUT_CHARS": str(MAX_INPUT)}
+    with running_stack(tmp_path_factory.mktemp("contract"), redis_db_url(10), **keys) as running:
+        yield running
 
 
 def schemathesis(stack: Stack, key: str, *options: str) -> subprocess.CompletedProcess[str]:
@@ -127,7 +120,7 @@ def test_limits_and_choices_come_from_the_settings_and_the_registry(keyed: Stack
     upload = httpx.post(
         f"{keyed.base_url}/v1/audio/voices",
         data={"name": newcomer},
-        files={"file": ("clip.wav", tone(), "audio/wav")},
+        files={"file": ("clip.wav", wav_bytes(), "audio/wav")},
         headers={"Authorization": f"Bearer {ADMIN}"},
     )
     assert upload.status_code == 201, upload.text
@@ -162,13 +155,3 @@ def test_405_lists_every_method_of_the_path(keyed: Stack, method: str, path: str
     assert response.status_code == 405
     assert response.headers["allow"] == allowed
     assert response.json()["error"]["type"] == "invalid_request_error"
-
-
-def tone() -> bytes:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as clip:
-        clip.setnchannels(1)
-        clip.setsampwidth(2)
-        clip.setframerate(8000)
-        clip.writeframes(b"\x00\x10\x00\xf0" * 8000)
-    return buffer.getvalue()

@@ -12,7 +12,7 @@ import pytest
 
 from tasks.jobs import AUDIO_UNREAD_FIELD, JobStatus, events_key, record_key
 from tasks.spec import SynthesisSpec
-from tests.conftest import Stack, redis_db_url, start_stack, stop_stack
+from tests.conftest import Stack, redis_db_url, running_stack
 from tests.support.jobs import SyncJobs, speech_text
 
 pytestmark = pytest.mark.integration
@@ -26,14 +26,9 @@ LONG = {"model": "tts-1", "voice": "alloy", "input": TEXT, "response_format": "p
 
 @pytest.fixture(scope="module")
 def bounded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = start_stack(
-        tmp_path_factory.mktemp("streams"),
-        redis_db_url(10),
-        AUDIO_STREAM_MAX_BYTES=str(BOUND),
-        AUDIO_STREAM_STALL_S="1.5",
-    )
-    yield running
-    stop_stack(running)
+    limits = {"AUDIO_STREAM_MAX_BYTES": str(BOUND), "AUDIO_STREAM_STALL_S": "1.5"}
+    with running_stack(tmp_path_factory.mktemp("streams"), redis_db_url(10), **limits) as running:
+        yield running
 
 
 def held_audio(stack: Stack, job_id: str) -> int:
