@@ -86,7 +86,7 @@ class Settings(BaseSettings):
     audio_stream_maxlen: int = 4096
     audio_stream_max_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
     """Unread audio one job may hold on its event stream; past it the worker waits for its caller to read."""
-    audio_stream_stall_s: float = Field(default=30.0, gt=0)
+    audio_stream_stall_s: float = Field(default=10.0, gt=0)
     """How long the worker waits for a caller that reads none of that audio before it stops the job."""
 
     # --- delivery ---

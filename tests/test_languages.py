@@ -22,7 +22,7 @@ from tasks.languages import (
 from tasks.models import model_pattern, resolve_model
 from tasks.text import SPEAKABLE_PATTERN, has_speakable_text
 from voices.registry import VOICE_NAME_PATTERN
-from workers.engines.base import EngineError, GenerationParams
+from workers.engines.base import ChunkRequest, EngineError, GenerationParams, run_to_completion
 from workers.engines.espeak import EspeakEngine
 
 NOT_LANGUAGES = ["zz", "xx-fr", "q", "", "-en", "en\n", "ｆｒ", "\u212aa", "frr", "e"]  # noqa: RUF001  (fullwidth, Kelvin)
@@ -38,15 +38,16 @@ def engine() -> EspeakEngine:
 def test_espeak_speaks_every_language_checked_at_submit(engine: EspeakEngine) -> None:
     languages = espeak_languages()
     assert {"en", "fr", "pt", "de", "zh", "cmn", "ja"} <= languages
-    for language in sorted(languages):
-        assert len(engine.synthesize("1", None, GenerationParams(language=language))) > 0, language
+    requests = [ChunkRequest(language, "1", None, GenerationParams(language=language)) for language in languages]
+    for language, audio in run_to_completion(engine, requests).items():
+        assert len(audio) > 0, language
 
 
 @pytest.mark.parametrize("language", ["zz", "xx-fr", "q", "frr"])
 def test_espeak_refuses_what_the_check_refuses(engine: EspeakEngine, language: str) -> None:
     assert not speaks(espeak_languages(), language)
     with pytest.raises(EngineError):
-        engine.synthesize("1", None, GenerationParams(language=language))
+        engine.submit(ChunkRequest(language, "1", None, GenerationParams(language=language)))
 
 
 @pytest.mark.parametrize("language", ["pt-BR", "PT_br", "en-US", "en_us", "fr-", "zh-yue", "chr-US-Qaaa-x-west"])
