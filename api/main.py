@@ -49,7 +49,7 @@ def build_services(settings: Settings, client: aioredis.Redis) -> Services:
         settings=settings,
         redis=client,
         job_client=job_client,
-        voices=VoiceService(voices, KeyRing(settings.admin_api_keys)),
+        voices=VoiceService(settings, voices, KeyRing(settings.admin_api_keys)),
         speech=SpeechService(settings, job_client, voices, admission),
         jobs=JobService(settings, job_client, voices, admission),
         local_files=LocalFiles(settings, client) if settings.storage_backend == "local" else None,

@@ -78,10 +78,19 @@ def _with_settings(document: Document, settings: Settings) -> Document:
     speech, custom = schemas["SpeechRequest"]["properties"], schemas["CustomInput"]["properties"]
     speech["input"]["maxLength"] = custom["text"]["maxLength"] = settings.max_input_chars
     speech["model"]["pattern"] = model_pattern(settings)
-    languages = served_languages(settings)
-    custom["language"]["anyOf"][0]["pattern"] = language_pattern(languages)
-    custom["language"]["description"] = f"One of {', '.join(sorted(languages))}, a region or variant may follow."
+    upload = document["paths"]["/v1/audio/voices"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    upload_form = schemas[upload["$ref"].rsplit("/", 1)[1]]["properties"]
+    for language in (custom["language"], schemas["VoiceUpdate"]["properties"]["language"], upload_form["language"]):
+        _spoken_here(language, settings)
     return document
+
+
+def _spoken_here(language: Document, settings: Settings) -> None:
+    """A language field: well formed (its own pattern), and a language the served engine speaks."""
+    languages = served_languages(settings)
+    tag = next(branch for branch in language["anyOf"] if branch.get("type") == "string")
+    tag["allOf"] = [{"pattern": language_pattern(languages)}]
+    language["description"] = f"One of {', '.join(sorted(languages))}; a region or variant may follow (pt-BR)."
 
 
 def _with_registry(document: Document, voices: list[str], prompts: list[str]) -> None:

@@ -12,10 +12,11 @@ import re
 from functools import cache
 from pathlib import Path
 
+from core.language import subtags
 from core.settings import Settings
 
 # chatterbox.mtl_tts.SUPPORTED_LANGUAGES of 0.1.7, kept here so no torch import is needed to check a request.
-# The adapter tests compare this copy with the installed package.
+# tests/test_languages.py compares this copy with the installed package.
 MULTILINGUAL_LANGUAGES = frozenset(
     {"ar", "da", "de", "el", "en", "es", "fi", "fr", "he", "hi", "it", "ja"}
     | {"ko", "ms", "nl", "no", "pl", "pt", "ru", "sv", "sw", "tr", "zh"}
@@ -24,7 +25,7 @@ ENGLISH_ONLY = frozenset({"en"})
 
 
 def primary_subtag(language: str) -> str:
-    return language.replace("_", "-").split("-")[0].lower()
+    return subtags(language)[0]
 
 
 def served_languages(settings: Settings) -> frozenset[str]:

@@ -10,12 +10,13 @@ from pydantic import SecretStr
 from api.auth import KeyRing
 from api.errors import APIError
 from api.services.voices import VoiceService
+from core.settings import Settings
 from voices.registry import VoiceRegistry
 
 
 def service(tmp_path: Path, *admin_keys: str) -> VoiceService:
     registry = VoiceRegistry(tmp_path, max_upload_bytes=1024, max_duration_s=1)
-    return VoiceService(registry, KeyRing(SecretStr(key) for key in admin_keys))
+    return VoiceService(Settings(), registry, KeyRing(SecretStr(key) for key in admin_keys))
 
 
 @pytest.mark.parametrize("authorization", [None, b"", b"Bearer anything", b"whatever"])

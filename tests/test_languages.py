@@ -3,7 +3,10 @@ means what the server checks."""
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata
 import re
+from pathlib import Path
 
 import jsonschema_rs
 import pytest
@@ -58,6 +61,19 @@ def test_tags_are_judged_by_their_primary_subtag_in_any_ascii_case(language: str
 @pytest.mark.parametrize("language", NOT_LANGUAGES)
 def test_other_tags_are_refused(language: str) -> None:
     assert not speaks(espeak_languages(), language)
+
+
+def test_the_multilingual_languages_are_the_installed_chatterboxs() -> None:
+    # Read, not imported: importing chatterbox loads torch.
+    source = Path(str(importlib.metadata.distribution("chatterbox-tts").locate_file("chatterbox/mtl_tts.py")))
+    module = ast.parse(source.read_text())
+    languages = next(
+        ast.literal_eval(node.value)
+        for node in module.body
+        if isinstance(node, ast.Assign)
+        and any(isinstance(target, ast.Name) and target.id == "SUPPORTED_LANGUAGES" for target in node.targets)
+    )
+    assert set(languages) == MULTILINGUAL_LANGUAGES
 
 
 @pytest.mark.parametrize(

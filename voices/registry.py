@@ -230,16 +230,18 @@ class VoiceRegistry:
                 self._store.remove_file(record.audio_file)
         logger.info("Deleted voice %r", name)
 
-    def restore_builtin(self, name: str, *, description: str | None = None, enabled: bool | None = None) -> VoiceEntry:
-        """Put a built-in voice back, deleted or changed: its clip, and the description and enabled flag given
-        (None: as it ships).
+    def restore_builtin(
+        self, name: str, *, description: str | None = None, enabled: bool | None = None, language: str | None = None
+    ) -> VoiceEntry:
+        """Put a built-in voice back, deleted or changed: its clip, and the description, enabled flag and language
+        given (None: as it ships).
 
         Raises NotBuiltinError, or VoiceExistsError when the name now belongs to an uploaded voice.
         """
         shipped = default_mapping().get(name)
         if shipped is None:
             raise NotBuiltinError(name, BUILTIN_VOICES)
-        changes = {"description": description, "enabled": enabled}
+        changes = {"description": description, "enabled": enabled, "language": language}
         builtin = shipped.model_copy(update={key: value for key, value in changes.items() if value is not None})
         with self._store.exclusive_lock():
             mapping = self._read_for_update()

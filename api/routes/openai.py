@@ -62,7 +62,7 @@ async def create_speech(body: SpeechRequest, request: Request, services: Service
     return StreamingResponse(speech.audio(), media_type=speech.content_type, headers=headers)
 
 
-@router.post("/audio/speech/preview")
+@router.post("/audio/speech/preview", responses=error_responses(400))
 async def preview_speech(body: SpeechRequest, services: ServicesDep) -> SpeechPreview:
     """The chunks `/v1/audio/speech` would give the engine for this request; nothing is synthesized."""
     return services.speech.preview(body)

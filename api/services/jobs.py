@@ -20,11 +20,10 @@ from api.schemas.runpod import (
     WorkerCounts,
 )
 from api.services.admission import Admission
-from api.services.speech import check_text, speech_preview, validate_speech
+from api.services.speech import check_language, check_text, speech_preview, validate_speech
 from core.settings import Settings
 from tasks.client import JobClient
 from tasks.jobs import JobRecord, JobStatus
-from tasks.languages import served_languages, speaks
 from tasks.models import served_model
 from tasks.spec import Sampling, SynthesisSpec
 from tasks.status import status_body
@@ -51,16 +50,7 @@ class JobService:
     def _custom_spec(self, custom: CustomInput) -> SynthesisSpec:
         settings = self._settings
         check_text(custom.text, settings, param="input.text")
-        if custom.language is not None:
-            languages = served_languages(settings)
-            if not speaks(languages, custom.language):
-                raise APIError(
-                    400,
-                    f"{served_model(settings)} does not speak {custom.language!r}; it speaks "
-                    f"{', '.join(sorted(languages))} (a region may follow, as in pt-BR).",
-                    param="input.language",
-                    code="unsupported_language",
-                )
+        check_language(custom.language, settings, param="input.language")
         if custom.audio_prompt is not None:
             try:
                 self._voices.resolve_prompt(custom.audio_prompt)

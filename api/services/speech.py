@@ -17,6 +17,7 @@ from api.services.admission import Admission
 from core.settings import Settings
 from tasks.client import JobClient, JobEvent
 from tasks.jobs import ERROR_TYPE_FIELD, REQUEST_REJECTED, JobStatus
+from tasks.languages import served_languages, speaks
 from tasks.models import resolve_model, served_model
 from tasks.spec import CONTENT_TYPES, SynthesisSpec
 from tasks.text import has_speakable_text
@@ -78,6 +79,19 @@ def speech_preview(spec: SynthesisSpec, settings: Settings) -> SpeechPreview:
         normalized=is_normalized(spec, settings),
         chunks=engine_chunks(spec, settings),
     )
+
+
+def check_language(language: str | None, settings: Settings, *, param: str) -> None:
+    """A language the served engine speaks (judged by its primary subtag), or none."""
+    languages = served_languages(settings)
+    if language is not None and not speaks(languages, language):
+        raise APIError(
+            400,
+            f"{served_model(settings)} does not speak {language!r}; it speaks {', '.join(sorted(languages))} "
+            "(a region may follow, as in pt-BR).",
+            param=param,
+            code="unsupported_language",
+        )
 
 
 def check_text(text: str, settings: Settings, *, param: str) -> None:

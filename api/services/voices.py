@@ -14,6 +14,8 @@ import anyio
 from api.auth import KeyRing
 from api.errors import APIError
 from api.schemas.openai import Voice, VoiceList, VoiceUpdate
+from api.services.speech import check_language
+from core.settings import Settings
 from voices.errors import NotBuiltinError, UnknownVoiceError, VoiceError, VoiceExistsError, VoiceUploadError
 from voices.registry import VoiceRegistry
 
@@ -21,7 +23,8 @@ T = TypeVar("T")
 
 
 class VoiceService:
-    def __init__(self, registry: VoiceRegistry, admin_keys: KeyRing) -> None:
+    def __init__(self, settings: Settings, registry: VoiceRegistry, admin_keys: KeyRing) -> None:
+        self._settings = settings
         self._registry = registry
         self._admin_keys = admin_keys
 
@@ -39,10 +42,13 @@ class VoiceService:
     async def add(
         self, name: str, audio: bytes, filename: str | None, description: str | None, language: str | None
     ) -> Voice:
+        # A voice in a language the engine does not speak would fail every job that used it.
+        check_language(language, self._settings, param="language")
         await self._in_thread(lambda: self._registry.add_voice(name, audio, filename, description, language=language))
         return await self.get(name)
 
     async def update(self, name: str, change: VoiceUpdate) -> Voice:
+        check_language(change.language, self._settings, param="language")
         await self._in_thread(
             lambda: self._registry.update_voice(
                 name, description=change.description, enabled=change.enabled, language=change.language
@@ -54,8 +60,11 @@ class VoiceService:
         await self._in_thread(lambda: self._registry.delete_voice(name))
 
     async def restore(self, name: str, change: VoiceUpdate) -> Voice:
+        check_language(change.language, self._settings, param="language")
         await self._in_thread(
-            lambda: self._registry.restore_builtin(name, description=change.description, enabled=change.enabled)
+            lambda: self._registry.restore_builtin(
+                name, description=change.description, enabled=change.enabled, language=change.language
+            )
         )
         return await self.get(name)
 
