@@ -48,24 +48,18 @@ class VoiceService:
         return await self.get(name)
 
     async def update(self, name: str, change: VoiceUpdate) -> Voice:
-        check_language(change.language, self._settings, param="language")
-        await self._in_thread(
-            lambda: self._registry.update_voice(
-                name, description=change.description, enabled=change.enabled, language=change.language
-            )
-        )
-        return await self.get(name)
+        return await self._write_fields(self._registry.update_voice, name, change)
 
     async def delete(self, name: str) -> None:
         await self._in_thread(lambda: self._registry.delete_voice(name))
 
     async def restore(self, name: str, change: VoiceUpdate) -> Voice:
+        return await self._write_fields(self._registry.restore_builtin, name, change)
+
+    async def _write_fields(self, write: Callable[..., object], name: str, change: VoiceUpdate) -> Voice:
         check_language(change.language, self._settings, param="language")
-        await self._in_thread(
-            lambda: self._registry.restore_builtin(
-                name, description=change.description, enabled=change.enabled, language=change.language
-            )
-        )
+        fields = {"description": change.description, "enabled": change.enabled, "language": change.language}
+        await self._in_thread(lambda: write(name, **fields))
         return await self.get(name)
 
     async def get(self, name: str) -> Voice:
