@@ -7,12 +7,12 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from fastapi import Request
 
+from api.services.files import LocalFiles
 from api.services.jobs import JobService
 from api.services.speech import SpeechService
+from api.services.voices import VoiceService
 from core.settings import Settings
-from core.storage import LocalStore
 from tasks.client import JobClient
-from voices.registry import VoiceRegistry
 
 
 @dataclass
@@ -20,10 +20,10 @@ class Services:
     settings: Settings
     redis: aioredis.Redis
     job_client: JobClient
-    voices: VoiceRegistry
+    voices: VoiceService
     speech: SpeechService
     jobs: JobService
-    local_store: LocalStore | None
+    local_files: LocalFiles | None
 
 
 def get_services(request: Request) -> Services:

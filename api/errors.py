@@ -14,9 +14,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+
+from api.schemas.runpod import INPUT_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +37,46 @@ ERROR_TYPES = {
     503: "service_unavailable",
     504: "timeout_error",
 }
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorBody(BaseModel):
+    """What every error response carries, as OpenAI's API does."""
+
+    error: ErrorDetail
+
+
+ERROR_DESCRIPTIONS = {
+    400: "Invalid request: `param` names the field at fault.",
+    401: "Missing or unknown API key.",
+    403: "The key may not do this.",
+    404: "No such resource (unknown or expired).",
+    409: "Conflicts with the current state.",
+    413: "Body over the size limit.",
+    429: "Queue full; retry after `Retry-After` seconds.",
+    500: "Synthesis failed.",
+    503: "The job queue (Redis) is unreachable; retry after `Retry-After` seconds.",
+    504: "Not ready in time; the job was cancelled.",
+}
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the errors a route returns, in the one error shape."""
+    return {
+        status: {
+            "model": ErrorBody,
+            "description": ERROR_DESCRIPTIONS[status],
+            **({"headers": RETRY_AFTER} if status in (429, 503) else {}),
+        }
+        for status in statuses
+    }
 
 
 class APIError(Exception):
@@ -81,8 +125,13 @@ def error_response(error: APIError) -> JSONResponse:
     )
 
 
-def invalid_request(errors: Sequence[Mapping[str, Any]], *, prefix: str = "") -> APIError:
-    """The 400 for a request that failed validation, naming the top-level field (after `prefix`) in `param`."""
+NESTED_REQUEST_FIELD = "input"
+"""The job API's `input` holds a whole request: errors inside it name the field inside it (`input.text`)."""
+
+
+def invalid_request(errors: Sequence[Mapping[str, Any]]) -> APIError:
+    """The 400 for a request that failed validation, naming the field in `param`: the top-level one, or the one
+    inside the job API's `input`."""
     first = errors[0]
     kind = first.get("type")
     if kind == "json_invalid":
@@ -91,20 +140,26 @@ def invalid_request(errors: Sequence[Mapping[str, Any]], *, prefix: str = "") ->
     location = _field_path(first)
     if not location:
         return APIError(400, "The request body is not valid JSON for this endpoint.")
-    param = f"{prefix}{location[0]}"
+    depth = 2 if location[0] == NESTED_REQUEST_FIELD and len(location) > 1 else 1
+    param = ".".join(location[:depth])
     if kind == "extra_forbidden":
-        return APIError(400, f"Unrecognized request argument supplied: {prefix}{'.'.join(location)}", param=param)
-    same_field = [error for error in errors if _field_path(error)[:1] == location[:1]]
+        return APIError(400, f"Unrecognized request argument supplied: {'.'.join(location)}", param=param)
+    same_field = [error for error in errors if _field_path(error)[:depth] == location[:depth]]
     if len(same_field) > 1:
         # A union (a voice name or {"id": ...}): each accepted form reports why it did not match.
         detail = "; or ".join(dict.fromkeys(str(error.get("msg")) for error in same_field))
         return APIError(400, f"Invalid value for '{param}': {detail}", param=param, code="invalid_value")
-    dotted = prefix + ".".join(location)
-    return APIError(400, f"Invalid value for '{dotted}': {first.get('msg')}", param=param, code="invalid_value")
+    return APIError(
+        400, f"Invalid value for '{'.'.join(location)}': {first.get('msg')}", param=param, code="invalid_value"
+    )
 
 
 def _field_path(error: Mapping[str, Any]) -> list[str]:
-    return [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path")]
+    # The job input's union tags sit in the location too; they name a request shape, not a field.
+    parts = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path")]
+    if parts[:1] == [NESTED_REQUEST_FIELD] and parts[1:2] and parts[1] in INPUT_KINDS:
+        del parts[1]
+    return parts
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -117,9 +172,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(invalid_request(exc.errors()))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-        return error_response(APIError(exc.status_code, message, headers=exc.headers))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route that matched the path only; there may be more.
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return error_response(APIError(exc.status_code, message, headers=headers))
 
     @app.exception_handler(RedisConnectionError)
     @app.exception_handler(RedisTimeoutError)
@@ -131,3 +190,16 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(APIError(500, "Internal server error."))
+
+
+HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method that some route serves at this request's path, found by asking the routes themselves."""
+    routes = request.app.routes
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)
+    ]

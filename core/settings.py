@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     job_ttl_s: int = 30 * 60
     sync_job_ttl_s: int = 60
     audio_stream_maxlen: int = 4096
+    audio_stream_max_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
+    """Unread audio one job may hold on its event stream; past it the worker waits for its caller to read."""
+    audio_stream_stall_s: float = Field(default=10.0, gt=0)
+    """How long the worker waits for a caller that reads none of that audio before it stops the job."""
 
     # --- delivery ---
     storage_backend: StorageBackend = "local"
@@ -98,6 +102,8 @@ class Settings(BaseSettings):
     s3_secret_access_key: SecretStr | None = None
     s3_key_prefix: str = "tts/"
     presign_expiry_s: int = 3600
+    output_retention_s: int | None = Field(default=None, ge=1)
+    """How long the local store keeps an output; unset: the link lifetime (`presign_expiry_s`)."""
     delivery_max_retries: int = 4
 
     # --- webhooks ---
@@ -114,12 +120,14 @@ class Settings(BaseSettings):
 
     # --- API ---
     api_keys: SecretList = Field(default_factory=list)
+    admin_api_keys: SecretList = Field(default_factory=list)
+    """Keys that may change voices (upload, patch, delete, restore); unset: any accepted key may."""
     max_queue_depth: int = 1000
     max_body_bytes: int = 1024 * 1024
     sync_wait_timeout_s: float = 300.0
     runsync_default_wait_ms: int = 90_000
 
-    @field_validator("api_keys", "webhook_secret", "webhook_allowed_hosts", mode="before")
+    @field_validator("api_keys", "admin_api_keys", "webhook_secret", "webhook_allowed_hosts", mode="before")
     @classmethod
     def _parse_comma_list(cls, value: object) -> object:
         return _split_commas(value)
@@ -137,6 +145,10 @@ class Settings(BaseSettings):
     @property
     def resolved_public_base_url(self) -> str:
         return self.public_base_url.rstrip("/") if self.public_base_url else self.local_base_url
+
+    @property
+    def resolved_output_retention_s(self) -> int:
+        return self.output_retention_s or self.presign_expiry_s
 
     @property
     def local_store_dir(self) -> Path:

@@ -6,8 +6,9 @@ output on this terminal prefixed by name:
 - api: uvicorn on HOST:PORT (settings; 127.0.0.1:8000 by default);
 - worker: one Celery worker on the configured engine (espeak-ng unless TTS_ENGINE says otherwise), consuming the
   TTS and the service queue with WORKER_CONCURRENCY prefork children;
-- flower: Flower on 127.0.0.1:FLOWER_PORT (5555), with FLOWER_BASIC_AUTH ("user:password") if set. Both are
-  Flower's own variables, which it also reads itself. A taken port skips Flower instead of failing.
+- flower: Flower on 127.0.0.1:FLOWER_PORT (5555) through `infra.flower`: with FLOWER_BASIC_AUTH ("user:password")
+  if set, else with its JSON API (/api/workers, /api/tasks) open on loopback. A taken port skips Flower instead of
+  failing.
 
 Ctrl-C or SIGTERM stops them all (a second one kills at once); if one dies on its own, the rest are stopped and
 the exit status is 1. docker-compose.yml runs the same commands, built by the functions below.
@@ -32,11 +33,11 @@ from typing import IO, Any
 
 from core.settings import Settings, get_settings
 from infra import ensure_redis
+from infra.flower import CELERY_APP
 from infra.healthcheck import fetch_health
 
 log = logging.getLogger("stack")
 
-CELERY_APP = "workers.celery_worker"
 API_FACTORY = "api.main:create_app"
 FLOWER_ADDRESS = "127.0.0.1"
 STOP_TIMEOUT_S = 20.0
@@ -60,7 +61,7 @@ def worker_command(queues: Sequence[str], concurrency: int, log_level: str = "IN
 
 
 def flower_command(port: int, address: str) -> list[str]:
-    return ["celery", "-A", CELERY_APP, "--quiet", "flower", f"--port={port}", f"--address={address}"]
+    return ["infra.flower", f"--port={port}", f"--address={address}"]
 
 
 @dataclass
@@ -225,10 +226,7 @@ def _banner(settings: Settings, base_url: str, flower_url: str | None) -> str:
 
 
 def _child_env() -> dict[str, str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    if not env.get("FLOWER_BASIC_AUTH"):
-        env.pop("FLOWER_BASIC_AUTH", None)  # Flower reads an empty value as one empty credential and locks everyone out
-    return env
+    return {**os.environ, "PYTHONUNBUFFERED": "1"}
 
 
 def run() -> int:
@@ -252,8 +250,7 @@ def run() -> int:
     if _port_free(FLOWER_ADDRESS, flower_port):
         commands["flower"] = flower_command(flower_port, FLOWER_ADDRESS)
         flower_url = f"http://{FLOWER_ADDRESS}:{flower_port}"
-        if env.get("FLOWER_BASIC_AUTH"):
-            flower_url += " (basic auth)"
+        flower_url += " (basic auth)" if env.get("FLOWER_BASIC_AUTH") else " (its JSON API open on loopback)"
     else:
         log.warning("port %d is taken: running without Flower (set FLOWER_PORT to use another)", flower_port)
 

@@ -18,6 +18,7 @@ from core.settings import Settings
 from tasks import names
 from tasks.jobs import (
     ACTIVE_STATUSES,
+    AUDIO_READ_SCRIPT,
     QUEUED_SET,
     RUNNING_SET,
     SUBMIT_SCRIPT,
@@ -71,6 +72,7 @@ class JobClient:
         self._publisher = TaskPublisher(celery_app, client)
         self._transition = client.register_script(TRANSITION_SCRIPT)
         self._submit = client.register_script(SUBMIT_SCRIPT)
+        self._mark_read = client.register_script(AUDIO_READ_SCRIPT)
         # Records expire on their own; ids still in the queued set long after any job's lifetime are stale.
         self._stale_after_s = max(settings.job_ttl_s, settings.sync_job_ttl_s) * 4
 
@@ -206,10 +208,14 @@ class JobClient:
                 counts["running" if state.decode() == WorkerState.BUSY else "idle"] += 1
         return counts
 
-    async def events(self, job_id: str, *, timeout_s: float, after: str = "0") -> AsyncIterator[JobEvent]:
+    async def events(
+        self, job_id: str, *, timeout_s: float, after: str = "0", consume: bool = False
+    ) -> AsyncIterator[JobEvent]:
         """Yield the job's events from the beginning (or after `after`) until a terminal status or the timeout.
 
-        Raises TimeoutError when the deadline passes first. Blocks in XREAD: no polling loop.
+        Raises TimeoutError when the deadline passes first. Blocks in XREAD: no polling loop. With `consume` (the
+        one caller that waits for a job's audio), the events it has handled are removed from the stream as it
+        goes, so Redis holds only what is still unread and the worker may publish more.
         """
         deadline = time.monotonic() + timeout_s
         key = events_key(job_id)
@@ -220,13 +226,29 @@ class JobClient:
                 raise TimeoutError
             # Never block past the socket timeout: a long wait is many short ones (core/redis_clients.py).
             reply: Any = await self._redis.xread({key: after}, block=min(remaining_ms, slice_ms), count=64)
+            audio_bytes = 0
             for _stream, entries in reply or ():
                 for entry_id, raw_fields in entries:
                     event = _event(entry_id, raw_fields)
                     after = event.id
                     yield event
+                    if event.type == "audio":
+                        audio_bytes += len(event.fields["data"])
                     if event.type == "status" and event.status is not None and event.status.is_terminal:
+                        if consume:
+                            await self._audio_read(job_id, after, audio_bytes)
                         return
+            if consume and reply:
+                await self._audio_read(job_id, after, audio_bytes)
+
+    async def _audio_read(self, job_id: str, last_id: str, audio_bytes: int) -> None:
+        milliseconds, sequence = last_id.split("-")
+        keys = [record_key(job_id), events_key(job_id)]
+        await self._mark_read(keys=keys, args=[f"{milliseconds}-{int(sequence) + 1}", audio_bytes])
+
+    async def discard_events(self, job_id: str) -> None:
+        """Empty the job's stream (its caller has gone); the key keeps its TTL, so nothing outlives the job."""
+        await self._redis.xtrim(events_key(job_id), maxlen=0, approximate=False)
 
     async def progress_since(self, job_id: str, cursor: str) -> tuple[list[dict[str, Any]], str]:
         """Progress outputs (and the final output once COMPLETED) after event id `cursor`, and the new cursor."""

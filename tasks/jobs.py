@@ -22,6 +22,8 @@ from typing import Any
 
 QUEUED_SET = "jobs:queued"
 RUNNING_SET = "jobs:running"
+AUDIO_UNREAD_FIELD = "audio_unread"
+"""Bytes of audio on the job's stream that its caller has not read yet (the bound is AUDIO_STREAM_MAX_BYTES)."""
 ERROR_TYPE_FIELD = "error_type"
 REQUEST_REJECTED = "invalid_request"
 """`error_type` of a job that failed because the request cannot be served as asked (the caller's to fix)."""
@@ -283,4 +285,30 @@ redis.call('XADD', KEYS[2], '*', 'type', 'status', 'status', 'IN_QUEUE')
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[5]))
 redis.call('LPUSH', KEYS[4], ARGV[6])
 return depth + 1
+"""
+
+
+# Appends one piece of encoded audio to a running job's stream, unless its caller already has the bound unread
+# (one piece is always let through when nothing is unread, so a bound smaller than a piece cannot wedge a job).
+# KEYS: record, events.  ARGV: attempt, data, stream maxlen, most unread bytes.
+# Returns {1, unread} when added, {0, 0} when the job is no longer running (nobody will read it: nothing is written,
+# so a stream its caller has freed is not brought back), {-1, unread} when the bound is reached.
+PUBLISH_AUDIO_SCRIPT = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'IN_PROGRESS' then return {0, 0} end
+local unread = tonumber(redis.call('HGET', KEYS[1], 'audio_unread') or '0')
+local size = string.len(ARGV[2])
+if unread > 0 and unread + size > tonumber(ARGV[4]) then return {-1, unread} end
+redis.call('HINCRBY', KEYS[1], 'audio_unread', size)
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'type', 'audio', 'attempt', ARGV[1], 'data', ARGV[2])
+return {1, unread + size}
+"""
+
+# The caller has handled every event up to an id: drop them from the stream and count their audio as read.
+# KEYS: record, events.  ARGV: the id after the last one handled, audio bytes among them.
+AUDIO_READ_SCRIPT = """
+redis.call('XTRIM', KEYS[2], 'MINID', ARGV[1])
+if tonumber(ARGV[2]) > 0 and redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HINCRBY', KEYS[1], 'audio_unread', -tonumber(ARGV[2]))
+end
+return redis.call('XLEN', KEYS[2])
 """

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from core.settings import Settings
 
 CHATTERBOX_MODELS = {
@@ -22,11 +24,13 @@ def served_model(settings: Settings) -> str:
     return CHATTERBOX_MODELS[settings.chatterbox_variant]
 
 
+def model_pattern(settings: Settings) -> str:
+    """The names `model` accepts, as one regular expression (ECMA-262 syntax that Python reads the same way): the
+    served model, or an OpenAI name with or without a suffix after a `-`. The OpenAPI document publishes it."""
+    # Model names are letters, digits and hyphens: nothing to escape (and `\-` is an error in Unicode ECMA-262).
+    return rf"^(?:{served_model(settings)}|(?:{'|'.join(OPENAI_ALIASES)})(?:-[\s\S]*)?)$"
+
+
 def resolve_model(requested: str, settings: Settings) -> str | None:
     """The served model a request's `model` selects, or None when this deployment does not serve it."""
-    served = served_model(settings)
-    if requested == served:
-        return served
-    if any(requested == alias or requested.startswith(f"{alias}-") for alias in OPENAI_ALIASES):
-        return served
-    return None
+    return served_model(settings) if re.fullmatch(model_pattern(settings), requested) else None

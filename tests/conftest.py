@@ -6,6 +6,7 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,6 +104,16 @@ def stop_stack(stack: Stack) -> None:
     stack.worker.stop()
     stack.redis.flushdb()
     stack.redis.close()
+
+
+@contextmanager
+def running_stack(tmp_dir: Path, redis_url: str, **overrides: str) -> Iterator[Stack]:
+    """`start_stack` for a `with` block (a module fixture's body), stopped however the block ends."""
+    running = start_stack(tmp_dir, redis_url, **overrides)
+    try:
+        yield running
+    finally:
+        stop_stack(running)
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,7 @@ from openai import OpenAI
 from tasks.jobs import QUEUED_SET
 from tests.conftest import Stack, redis_db_url, start_stack, stop_stack
 from tests.support.api import assert_error
+from tests.support.audio import wav_bytes
 from tests.support.jobs import speech_text
 from tests.support.processes import ManagedProcess, pool_children, start_api, wait_for
 from tests.support.s3 import free_port
@@ -30,6 +31,7 @@ from tests.support.s3 import free_port
 pytestmark = pytest.mark.integration
 
 KEYS = "k1,k2"
+ADMIN_KEY = "boss"
 BODY_LIMIT = 4096
 SPEECH = {"model": "tts-1", "voice": "alloy", "input": "Hello at the edge."}
 # Seconds of work for the espeak worker: many chunks, each stretched 4x and encoded as Opus.
@@ -44,6 +46,7 @@ def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         tmp_path_factory.mktemp("strict"),
         redis_db_url(10),
         API_KEYS=KEYS,
+        ADMIN_API_KEYS=ADMIN_KEY,
         MAX_BODY_BYTES=str(BODY_LIMIT),
         SYNC_WAIT_TIMEOUT_S="0.5",
         MAX_QUEUE_DEPTH="1",
@@ -156,6 +159,26 @@ def test_runpod_sdk_with_wrong_and_right_key(strict: Stack) -> None:
     finally:
         runpod.api_key = None
         runpod.endpoint_url_base = "https://api.runpod.ai/v2"
+
+
+def test_only_admin_keys_change_voices(strict: Stack) -> None:
+    url = f"{strict.base_url}/v1/audio/voices"
+    files = {"file": ("clip.wav", wav_bytes(0.5), "audio/wav")}
+    admin, user = {"Authorization": f"Bearer {ADMIN_KEY}"}, {"Authorization": "Bearer k1"}
+    for headers in (user, {"Authorization": "k2"}):
+        error = assert_error(httpx.post(url, data={"name": "guarded"}, files=files, headers=headers), 403)
+        assert (error["type"], error["code"]) == ("permission_error", "admin_key_required")
+        assert_error(httpx.patch(f"{url}/alloy", json={"enabled": False}, headers=headers), 403)
+        assert_error(httpx.delete(f"{url}/alloy", headers=headers), 403)
+        assert_error(httpx.put(f"{url}/alloy", headers=headers), 403)
+    assert_error(httpx.post(url, data={"name": "guarded"}, files=files), 401)
+    assert "guarded" not in {voice["name"] for voice in httpx.get(url, headers=user).json()["data"]}
+    response = httpx.post(url, data={"name": "guarded"}, files=files, headers=admin)
+    assert response.status_code == 201, response.text
+    assert httpx.patch(f"{url}/guarded", json={"description": "Set by an admin"}, headers=admin).status_code == 200
+    assert httpx.delete(f"{url}/guarded", headers=admin).status_code == 200
+    # An admin key is an accepted key everywhere else too.
+    assert httpx.get(f"{strict.base_url}/v1/models", headers=admin).status_code == 200
 
 
 # --- body size ---

@@ -263,10 +263,10 @@ def test_cancel_a_running_job(stack: Stack, sdk_base: None) -> None:
     wait_for(lambda: status_of(stack.base_url, job.job_id)["status"] == "IN_PROGRESS", 30, "the job to start")
     assert job.cancel() == {"id": job.job_id, "status": "CANCELLED"}
     assert status_of(stack.base_url, job.job_id)["status"] == "CANCELLED"
-    again = assert_error(httpx.post(f"{stack.base_url}/cancel/{job.job_id}"), 400, None)
+    again = assert_error(httpx.post(f"{stack.base_url}/cancel/{job.job_id}"), 409, None, code="job_not_active")
     assert "CANCELLED" in again["message"]
     # A cancelled job cannot be retried either.
-    assert_error(httpx.post(f"{stack.base_url}/retry/{job.job_id}"), 400, None)
+    assert_error(httpx.post(f"{stack.base_url}/retry/{job.job_id}"), 409, None)
     # The worker moves on: the next job completes, and the cancelled one never does.
     follow_up = httpx.post(f"{stack.base_url}/runsync", json={"input": {"text": "Next."}}, timeout=60).json()
     assert follow_up["status"] == "COMPLETED"
@@ -284,14 +284,20 @@ def test_cancel_a_queued_job_and_it_never_runs(workerless: str) -> None:
 def test_retry_only_failed_jobs(stack: Stack) -> None:
     done = httpx.post(f"{stack.base_url}/runsync", json={"input": {"text": TEXT}}, timeout=60).json()
     assert done["status"] == "COMPLETED"
-    error = assert_error(httpx.post(f"{stack.base_url}/retry/{done['id']}"), 400, None)
+    error = assert_error(httpx.post(f"{stack.base_url}/retry/{done['id']}"), 409, None, code="job_not_retryable")
     assert "COMPLETED" in error["message"]
-    # espeak-ng has no language "xx": the engine refuses it and the job fails with the reason.
-    failed = httpx.post(
-        f"{stack.base_url}/runsync", json={"input": {"text": TEXT, "language": "xx"}}, timeout=60
-    ).json()
+    # A reference clip that is there when the job is submitted and gone when it runs: the job fails with the reason.
+    clip = Path(stack.env["DATA_DIR"]) / "voices" / "fleeting.wav"
+    clip.parent.mkdir(parents=True, exist_ok=True)
+    write_wav(clip)
+    blocker = httpx.post(f"{stack.base_url}/run", json={"input": SLOW_INPUT}).json()["id"]
+    wait_for(lambda: status_of(stack.base_url, blocker)["status"] == "IN_PROGRESS", 30, "the blocker to start")
+    job_id = httpx.post(f"{stack.base_url}/run", json={"input": {"text": TEXT, "audio_prompt": "fleeting.wav"}}).json()
+    clip.unlink()
+    httpx.post(f"{stack.base_url}/cancel/{blocker}")
+    failed = wait_terminal(stack.base_url, job_id["id"])
     assert failed["status"] == "FAILED"
-    assert "'xx'" in failed["error"] and not failed.get("output")
+    assert "'fleeting.wav'" in failed["error"] and not failed.get("output")
     retried = httpx.post(f"{stack.base_url}/v2/e/retry/{failed['id']}")
     assert retried.status_code == 200
     assert retried.json() == {"id": failed["id"], "status": "IN_QUEUE"}
@@ -337,6 +343,17 @@ BAD_BODIES: list[tuple[object, str | None]] = [
     ({"input": {"text": ""}}, "input.text"),
     ({"input": {"text": 5}}, "input.text"),
     ({"input": {"text": "x" * 4097}}, "input.text"),
+    ({"input": {"text": "...!?"}}, "input.text"),
+    ({"input": {"text": " \u0000\t"}}, "input.text"),
+    ({"input": {"text": "Hi.", "language": "zz"}}, "input.language"),
+    # Types mean what the OpenAPI document says: no strings for numbers, no numbers for booleans.
+    ({"input": {"text": "Hi.", "temperature": "0.5"}}, "input.temperature"),
+    ({"input": {"text": "Hi.", "top_k": 5.5}}, "input.top_k"),
+    ({"input": {"text": "Hi.", "norm_loudness": 0}}, "input.norm_loudness"),
+    ({"input": {"text": "Hi."}, "policy": {"lowPriority": 1}}, "policy"),
+    ({"input": {"text": "Hi."}, "webhook": "ftp://example.com/hook"}, "webhook"),
+    ({"input": {"text": "Hi."}, "webhook": "example.com/hook"}, "webhook"),
+    ({"input": {"text": "Hi.", "language": "xx-fr"}}, "input.language"),
     ({"input": {"text": "Hi.", "temperature": -1}}, "input.temperature"),
     ({"input": {"text": "Hi.", "top_p": 2}}, "input.top_p"),
     ({"input": {"text": "Hi.", "top_k": 0}}, "input.top_k"),
@@ -355,6 +372,22 @@ BAD_BODIES: list[tuple[object, str | None]] = [
 @pytest.mark.parametrize(("body", "param"), BAD_BODIES, ids=[str(i) for i in range(len(BAD_BODIES))])
 def test_malformed_requests_are_400(stack: Stack, path: str, body: object, param: str | None) -> None:
     assert_error(httpx.post(f"{stack.base_url}{path}", json=body), 400, param)
+
+
+def test_an_integer_may_be_written_as_a_whole_float_as_json_schema_allows(stack: Stack) -> None:
+    body = {"input": {"text": "Hi.", "top_k": 50.0}, "policy": {"ttl": 60000.0}}
+    assert httpx.post(f"{stack.base_url}/run", json=body).status_code == 200
+
+
+def test_language_is_checked_at_submit_by_its_primary_subtag(stack: Stack) -> None:
+    for language in ("pt-BR", "PT_br", "fr"):
+        state = httpx.post(
+            f"{stack.base_url}/runsync", json={"input": {"text": "Bom dia.", "language": language}}, timeout=60
+        ).json()
+        assert state["status"] == "COMPLETED", state
+    error = assert_error(httpx.post(f"{stack.base_url}/run", json={"input": {"text": "Hi.", "language": "zz-ZZ"}}), 400)
+    assert (error["param"], error["code"]) == ("input.language", "unsupported_language")
+    assert "'zz-ZZ'" in error["message"] and "pt" in error["message"]
 
 
 @pytest.mark.parametrize("content", [b"", b"{", b"input=1", b"[]"])

@@ -69,6 +69,14 @@ def test_pcm_is_raw_16_bit_mono_at_the_stated_rate(client: OpenAI) -> None:
     assert abs(len(wav.content) - len(speech.content)) <= 128
 
 
+def test_a_control_character_does_not_silence_the_rest_of_the_text(client: OpenAI) -> None:
+    def samples(text: str) -> int:
+        return len(client.audio.speech.create(model="tts-1", voice="alloy", input=text, response_format="pcm").content)
+
+    # espeak is deterministic: a NUL read as a space gives exactly the audio of the space.
+    assert samples("hello\u0000world, and more") == samples("hello world, and more") > samples("hello")
+
+
 def test_default_format_is_mp3(client: OpenAI) -> None:
     speech = client.audio.speech.create(model="gpt-4o-mini-tts", voice="coral", input=SENTENCES)
     assert speech.response.headers["content-type"] == "audio/mpeg"
@@ -128,8 +136,11 @@ def test_sse_stream_of_base64_deltas_then_done(stack: Stack, fmt: str) -> None:
         ({"input": omit}, "input"),
         ({"input": ""}, "input"),
         ({"input": "x" * 4097}, "input"),
+        ({"input": "...!?"}, "input"),
+        ({"input": " \u3000\n"}, "input"),
         ({"response_format": "ogg"}, "response_format"),
         ({"speed": 5}, "speed"),
+        ({"speed": "1.5"}, "speed"),
         ({"speed": 0.1}, "speed"),
         ({"model": "gpt-9-tts"}, "model"),
         ({"model": omit}, "model"),

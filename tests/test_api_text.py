@@ -262,4 +262,8 @@ def test_voice_language_can_be_set_on_upload_and_changed(stack: Stack) -> None:
     changed = httpx.patch(f"{url}/hans", json={"language": "de-AT"}, timeout=30)
     assert changed.status_code == 200 and changed.json()["language"] == "de-AT"
     assert_error(httpx.patch(f"{url}/hans", json={"language": "?"}, timeout=30), 400, "language")
+    # Well formed but not spoken by the served engine: refused now, not in every job that would use the voice.
+    unspoken = httpx.post(url, data={"name": "klaus", "language": "zz"}, files=files, timeout=30)
+    assert assert_error(unspoken, 400, "language")["code"] == "unsupported_language"
+    assert_error(httpx.patch(f"{url}/hans", json={"language": "xx-DE"}, timeout=30), 400, "language")
     assert preview(stack.base_url, {"model": "tts-1", "voice": "hans", "input": "5"}).json()["language"] == "de-AT"

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
-import math
+import time
 import uuid
-import wave
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -19,23 +20,12 @@ from openai import OpenAI
 
 from tests.conftest import Stack
 from tests.support.api import assert_error
+from tests.support.audio import wav_bytes
 
 pytestmark = pytest.mark.integration
 
 TEXT = "A voice of its own."
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
-
-
-def wav_bytes(seconds: float = 2.0, rate: int = 24000) -> bytes:
-    """A real 16-bit mono WAV: a 220 Hz tone."""
-    samples = (int(9000 * math.sin(2 * math.pi * 220 * n / rate)) for n in range(int(seconds * rate)))
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as clip:
-        clip.setnchannels(1)
-        clip.setsampwidth(2)
-        clip.setframerate(rate)
-        clip.writeframes(b"".join(sample.to_bytes(2, "little", signed=True) for sample in samples))
-    return buffer.getvalue()
 
 
 def new_name() -> str:
@@ -98,6 +88,7 @@ def test_upload_then_list_and_speak_with_it(stack: Stack, client: OpenAI) -> Non
         "enabled": True,
         "has_reference_audio": True,
         "language": None,
+        "builtin": False,
     }
     assert voices(stack)[name]["enabled"] is True
     speech = client.audio.speech.create(model="tts-1", voice=name, input=TEXT, response_format="flac")
@@ -173,13 +164,15 @@ def test_disabled_voice_cannot_speak_until_enabled_again(stack: Stack, client: O
     response = httpx.patch(
         f"{stack.base_url}/v1/audio/voices/{name}", json={"enabled": True, "description": "Back again"}
     )
-    assert response.json() == {
+    expected = {
         "name": name,
         "description": "Back again",
         "enabled": True,
         "has_reference_audio": True,
         "language": None,
+        "builtin": False,
     }
+    assert response.json() == expected
     assert_speaks(stack, name)
 
 
@@ -187,6 +180,7 @@ def test_patch_errors(stack: Stack) -> None:
     assert_error(httpx.patch(f"{stack.base_url}/v1/audio/voices/{new_name()}", json={"enabled": False}), 404, "name")
     assert_error(httpx.patch(f"{stack.base_url}/v1/audio/voices/alloy", json={"colour": "blue"}), 400, "colour")
     assert_error(httpx.patch(f"{stack.base_url}/v1/audio/voices/alloy", json={"enabled": "maybe"}), 400, "enabled")
+    assert_error(httpx.patch(f"{stack.base_url}/v1/audio/voices/alloy", json={"enabled": 0}), 400, "enabled")
 
 
 def test_delete_removes_the_voice_and_its_clip(stack: Stack) -> None:
@@ -205,6 +199,60 @@ def test_delete_removes_the_voice_and_its_clip(stack: Stack) -> None:
     assert upload(stack, name, wav_bytes()).status_code == 201
 
 
+def test_a_deleted_builtin_voice_is_restored_through_the_api(stack: Stack) -> None:
+    shipped = voices(stack)["shimmer"]
+    assert shipped["builtin"] is True
+    assert httpx.delete(f"{stack.base_url}/v1/audio/voices/shimmer").status_code == 200
+    assert "shimmer" not in voices(stack)
+    assert_error(speak(stack, "shimmer"), 400, "voice")
+    restored = httpx.put(f"{stack.base_url}/v1/audio/voices/shimmer")
+    assert restored.status_code == 200, restored.text
+    assert restored.json() == shipped == voices(stack)["shimmer"]
+    assert_speaks(stack, "shimmer")
+    # A changed one is put back as it ships, too.
+    httpx.patch(f"{stack.base_url}/v1/audio/voices/shimmer", json={"enabled": False, "description": "Muted"})
+    assert httpx.put(f"{stack.base_url}/v1/audio/voices/shimmer").json() == shipped
+    # With a body, what it gives replaces what ships.
+    quiet = httpx.put(f"{stack.base_url}/v1/audio/voices/shimmer", json={"enabled": False}).json()
+    assert quiet == {**shipped, "enabled": False}
+    assert httpx.put(f"{stack.base_url}/v1/audio/voices/shimmer", json={}).json() == shipped
+
+
+def test_only_builtin_voices_are_restored(stack: Stack) -> None:
+    name = new_name()
+    assert upload(stack, name, wav_bytes()).status_code == 201
+    assert voices(stack)[name]["builtin"] is False
+    error = assert_error(httpx.put(f"{stack.base_url}/v1/audio/voices/{name}"), 404, "name")
+    assert "alloy" in error["message"]
+    assert httpx.delete(f"{stack.base_url}/v1/audio/voices/fable").status_code == 200
+    try:
+        assert upload(stack, "fable", wav_bytes()).status_code == 201
+        assert voices(stack)["fable"]["builtin"] is False
+        assert_error(httpx.put(f"{stack.base_url}/v1/audio/voices/fable"), 409, "name")
+    finally:
+        httpx.delete(f"{stack.base_url}/v1/audio/voices/fable")
+        assert httpx.put(f"{stack.base_url}/v1/audio/voices/fable").status_code == 200
+
+
+def test_voice_writes_do_not_hold_up_other_requests(stack: Stack) -> None:
+    """An upload waiting for the voice store's lock (another API process writing) leaves the event loop free."""
+    store = Path(stack.env["DATA_DIR"]) / "voices"
+    store.mkdir(parents=True, exist_ok=True)
+    with (store / ".voices.lock").open("a") as lock, ThreadPoolExecutor(1) as pool:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            pending = pool.submit(upload, stack, new_name(), wav_bytes())
+            time.sleep(0.5)
+            assert not pending.done(), "the upload should be waiting for the lock"
+            started = time.monotonic()
+            assert httpx.get(f"{stack.base_url}/v1/models", timeout=5).status_code == 200
+            assert httpx.get(f"{stack.base_url}/v1/audio/voices", timeout=5).status_code == 200
+            assert time.monotonic() - started < 2
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+        assert pending.result(timeout=30).status_code == 201
+
+
 def test_hand_edit_of_voices_json_takes_effect_without_restart(stack: Stack, registry_file: Path) -> None:
     (registry_file.parent / "hand-made.wav").write_bytes(wav_bytes())
     mapping = json.loads(registry_file.read_text())
@@ -217,6 +265,7 @@ def test_hand_edit_of_voices_json_takes_effect_without_restart(stack: Stack, reg
         "enabled": True,
         "has_reference_audio": True,
         "language": None,
+        "builtin": False,
     }
     assert_speaks(stack, "handmade")
 

@@ -1,5 +1,7 @@
 # ruff: noqa: RUF001  (fullwidth CJK punctuation is what these tests are about)
 
+import unicodedata
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -8,7 +10,12 @@ from text.chunker import split_into_chunks
 
 
 def _without_whitespace(text: str) -> str:
-    return "".join(text.split())
+    """The characters that must come back: control characters and lone surrogates count as whitespace."""
+    return "".join(
+        character
+        for character in text
+        if not character.isspace() and unicodedata.category(character) not in ("Cc", "Cs")
+    )
 
 
 def _assert_well_formed(text: str, chunks: list[str], max_chars: int) -> None:
@@ -54,6 +61,19 @@ def test_bracket_tags_are_never_split(words: list[str], max_chars: int) -> None:
 @pytest.mark.parametrize("text", ["", "   ", "\n\t \u3000\xa0\r\n"])
 def test_empty_or_whitespace_only_gives_no_chunks(text: str) -> None:
     assert split_into_chunks(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("hello\u0000world", ["hello world"]),
+        ("one\x07two\x1bthree\x7ffour\x9ffive.", ["one two three four five."]),
+        ("lone \ud800 surrogate", ["lone surrogate"]),
+        ("\x00\x01\x02", []),
+    ],
+)
+def test_control_characters_become_spaces_and_nothing_after_them_is_lost(text: str, expected: list[str]) -> None:
+    assert split_into_chunks(text) == expected
 
 
 def test_whitespace_is_collapsed_and_trimmed() -> None:

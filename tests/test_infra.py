@@ -31,7 +31,7 @@ import redis
 import yaml
 
 from core.settings import Settings
-from infra import dev_stack
+from infra import dev_stack, flower
 from tests.conftest import redis_db_url
 from tests.support.processes import wait_for
 from tests.support.s3 import free_port
@@ -220,7 +220,7 @@ def test_commands_are_the_ones_make_run_uses(compose: dict[str, Any]) -> None:
     assert services["worker-gpu"]["command"] == dev_stack.worker_command([tts], 1, "INFO")
     assert services["worker-cpu"]["command"] == dev_stack.worker_command([tts], 1, "INFO")
     assert services["worker-service"]["command"] == dev_stack.worker_command([service_queue], 1, "INFO")
-    assert services["flower"]["command"] == dev_stack.flower_command(5555, "0.0.0.0")
+    assert services["flower"]["command"] == ["python", "-m", *dev_stack.flower_command(5555, "0.0.0.0")]
 
 
 def _published(port_spec: str) -> tuple[str, int, int]:
@@ -433,7 +433,7 @@ def test_gpu_image_consumes_the_tts_queue_with_one_prefork_child() -> None:
     cmds = [i.exec_form() for i in parse_dockerfile(REPO / "Dockerfile.gpu") if i.keyword == "CMD"]
     assert len(cmds) == 1
     command = cmds[0]
-    assert command[:3] == ["celery", "-A", dev_stack.CELERY_APP]
+    assert command[:3] == ["celery", "-A", flower.CELERY_APP]
     assert command[command.index("-Q") + 1] == DEFAULTS.tts_queue
     assert command[command.index("-P") + 1] == "prefork"
     assert command[command.index("-c") + 1] == "1"
@@ -652,6 +652,12 @@ def test_dev_stack_serves_speech_and_stops_cleanly_on_sigint(tmp_path: Path, dev
         flower = f"http://127.0.0.1:{stack.flower_port}/"
         assert httpx.get(flower, timeout=10).status_code == 401
         assert httpx.get(flower, auth=("admin", "s3cret"), timeout=10).status_code == 200
+        # Its JSON API with the same credentials: the worker, and the speech task that just ran.
+        workers = httpx.get(f"{flower}api/workers?refresh=1", auth=("admin", "s3cret"), timeout=30)
+        assert workers.status_code == 200 and len(workers.json()) == 1, workers.text
+        tasks = httpx.get(f"{flower}api/tasks", auth=("admin", "s3cret"), timeout=10)
+        assert tasks.status_code == 200 and len(tasks.json()) >= 1, tasks.text
+        assert httpx.get(f"{flower}api/tasks", timeout=10).status_code == 401
 
         everything = descendants(stack.process.pid)
         stack.process.send_signal(signal.SIGINT)
@@ -689,11 +695,65 @@ def test_dev_stack_stops_everything_when_the_worker_dies(tmp_path: Path, dev_red
             stop(stack)
 
 
-def test_child_env_drops_empty_flower_auth(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FLOWER_BASIC_AUTH", "")
-    assert "FLOWER_BASIC_AUTH" not in dev_stack._child_env()
-    monkeypatch.setenv("FLOWER_BASIC_AUTH", "user:pass")
-    assert dev_stack._child_env()["FLOWER_BASIC_AUTH"] == "user:pass"
+@pytest.mark.parametrize(
+    ("address", "auth", "expected"),
+    [
+        ("127.0.0.1", "", {"FLOWER_UNAUTHENTICATED_API": "true"}),
+        ("::1", None, {"FLOWER_UNAUTHENTICATED_API": "true"}),
+        ("127.0.0.1", "user:pass", {"FLOWER_BASIC_AUTH": "user:pass"}),
+        ("0.0.0.0", "user:pass", {"FLOWER_BASIC_AUTH": "user:pass"}),
+        ("0.0.0.0", "", None),
+        ("192.0.2.7", None, None),
+    ],
+)
+def test_flower_opens_its_api_on_loopback_only_and_needs_credentials_elsewhere(
+    address: str, auth: str | None, expected: dict[str, str] | None
+) -> None:
+    env = {
+        "PATH": "/bin",
+        "FLOWER_UNAUTHENTICATED_API": "true",
+        **({"FLOWER_BASIC_AUTH": auth} if auth is not None else {}),
+    }
+    result = flower.flower_environment(address, env)
+    assert result == (None if expected is None else {"PATH": "/bin", **expected})
+
+
+def test_flower_refuses_to_start_beyond_loopback_without_credentials() -> None:
+    env = {key: value for key, value in os.environ.items() if key != "FLOWER_BASIC_AUTH"}
+    result = subprocess.run(
+        [sys.executable, "-m", "infra.flower", f"--port={free_port()}", "--address=0.0.0.0"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "set FLOWER_BASIC_AUTH=user:password" in result.stderr
+
+
+def test_flower_json_api_answers_locally_without_credentials(tmp_path: Path) -> None:
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if key != "FLOWER_BASIC_AUTH"}
+    env["REDIS_URL"] = DEV_STACK_REDIS_URL
+    with (tmp_path / "flower.log").open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "infra.flower", f"--port={port}", "--address=127.0.0.1"],
+            cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: _answers(f"{url}/healthcheck") or process.poll() is not None, 30, "Flower to start")
+        for path in ("/api/workers?refresh=false", "/api/tasks"):
+            response = httpx.get(f"{url}{path}", timeout=10)
+            assert response.status_code == 200, response.text
+            assert isinstance(response.json(), dict)
+    finally:
+        process.terminate()
+        process.wait(15)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def test_file_links_point_at_the_port_the_api_listens_on_unless_told_otherwise() -> None:

@@ -229,6 +229,7 @@ def test_uploads_a_clip_then_disables_enables_and_deletes_the_voice(page: Page, 
     expect(page.get_by_label("Voice", exact=True)).to_have_value(name)
     assert api_voices(stack)[name] == {
         "name": name, "description": "A test narrator", "enabled": True, "has_reference_audio": True, "language": None,
+        "builtin": False,
     }  # fmt: skip
     row = page.locator("#voices-table tbody tr", has_text=name)
     expect(row).to_contain_text("A test narrator")

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import av
 import httpx
@@ -15,8 +16,9 @@ import pytest
 import redis
 
 from core.settings import Settings
-from core.storage import LocalStore, local_signing_key, verify_local_url
+from core.storage import local_path, verify_local_url
 from tasks.jobs import JobRecord, JobStatus, events_key, record_key
+from tasks.secrets import URL_SIGNING_KEY
 from tasks.spec import SynthesisSpec
 from tests.conftest import settings_from_env
 from tests.support.jobs import SyncJobs, speech_text
@@ -74,10 +76,11 @@ def test_job_end_to_end_into_local_store(jobs: SyncJobs, settings: Settings, wor
     assert done.output["sample_rate"] == 24000 and done.output["duration_sec"] > 0.5
     url = httpx.URL(done.output["audio_url"])
     object_key = url.path.removeprefix("/files/")
-    assert verify_local_url(
-        local_signing_key(settings), object_key, int(url.params["expires"]), url.params["signature"]
-    )
-    stored = LocalStore(settings).path_for(object_key)
+    # Signed with the deployment's own key, which no one can derive from the configuration.
+    signing_key: Any = redis.Redis.from_url(settings.redis_url).get(URL_SIGNING_KEY)
+    assert isinstance(signing_key, bytes) and len(signing_key) == 64
+    assert verify_local_url(signing_key, object_key, url.params["expires"], url.params["signature"])
+    stored = local_path(settings.local_store_dir, object_key)
     with av.open(str(stored)) as container:
         stream = container.streams.audio[0]
         assert stream.codec_context.name == "pcm_s16le" and stream.rate == 24000

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from core.settings import Settings
 from voices import (
+    NotBuiltinError,
     UnknownVoiceError,
     VoiceExistsError,
     VoicePathError,
@@ -462,7 +463,36 @@ def test_delete_default_voice_materialises_the_rest(registry: VoiceRegistry, sto
     registry.delete_voice("ash")
 
     assert list(read_voices_json(store)) == [name for name in OPENAI_VOICES if name != "ash"]
-    assert not (store / "voice_ash.wav").exists()
+    # Kept for a restore: a built-in's clip is the operator's, not an upload.
+    assert (store / "voice_ash.wav").exists()
+
+
+def test_a_deleted_or_changed_builtin_is_restored_as_it_ships(registry: VoiceRegistry, store: Path) -> None:
+    (store / "voice_ash.wav").write_bytes(wav_bytes(0.1))
+    shipped = {voice.name: voice for voice in registry.list_voices()}["ash"]
+    assert shipped.builtin and shipped.has_reference_audio
+    registry.delete_voice("ash")
+    registry.update_voice("nova", description="Mine now", enabled=False)
+
+    registry.restore_builtin("ash")
+    registry.restore_builtin("nova")
+
+    listed = {voice.name: voice for voice in registry.list_voices()}
+    assert listed["ash"] == shipped
+    assert listed["nova"].enabled and listed["nova"].description == "Bright and energetic" and listed["nova"].builtin
+    assert registry.resolve("ash").reference_path == (store / "voice_ash.wav").resolve()
+
+
+def test_only_builtins_are_restored_and_an_upload_under_the_name_is_kept(registry: VoiceRegistry) -> None:
+    registry.add_voice("mine", wav_bytes(0.5), None, None)
+    assert not {voice.name: voice for voice in registry.list_voices()}["mine"].builtin
+    with pytest.raises(NotBuiltinError, match="alloy, ash"):
+        registry.restore_builtin("mine")
+    registry.delete_voice("echo")
+    registry.add_voice("echo", wav_bytes(0.5), None, "An upload under a freed built-in name")
+    assert not {voice.name: voice for voice in registry.list_voices()}["echo"].builtin
+    with pytest.raises(VoiceExistsError, match="uploaded voice"):
+        registry.restore_builtin("echo")
 
 
 def test_delete_keeps_a_clip_another_voice_still_uses(registry: VoiceRegistry, store: Path) -> None:

@@ -5,7 +5,8 @@ longer than `max_chars`, or CJK text without punctuation) hard at `max_chars`, s
 than `max_chars`. Consecutive sentences are packed greedily, so the model is called as few times as it can be.
 
 Whitespace is normalized: each run of whitespace inside a chunk becomes one space, line breaks included, and
-chunks carry no surrounding whitespace. Every other character comes back exactly once and in order.
+chunks carry no surrounding whitespace. Control characters and lone surrogates, which are not text (and a NUL ends
+the C string an engine reads), count as whitespace. Every other character comes back exactly once and in order.
 """
 
 import re
@@ -22,6 +23,8 @@ _OPENERS = "\"'“‘«([{「『（《〈【〔［｛"  # noqa: RUF001
 _CLOSER_CLASS = f"[{re.escape(_CLOSERS)}]*"
 
 _WHITESPACE_RUN = re.compile(r"\s+")
+_NOT_TEXT = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\ud800-\udfff]")
+"""Control characters that are not whitespace already (C0, DEL, C1), and lone surrogates."""
 _LINE_BREAK = re.compile(r"[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")  # what str.splitlines() splits on
 # Cuts are positions in the normalized text: the chunk before a cut ends just before that position.
 # The lookbehinds start each match at the start of its punctuation run, keeping long runs linear.
@@ -69,6 +72,7 @@ def split_into_chunks(text: str, max_chars: int = 300) -> list[str]:
 
 def _normalize_whitespace(text: str) -> str:
     """Collapses each whitespace run to a newline if it holds a line break, else to a single space."""
+    text = _NOT_TEXT.sub(" ", text)
     return _WHITESPACE_RUN.sub(lambda run: "\n" if _LINE_BREAK.search(run[0]) else " ", text).strip()
 
 

@@ -1,6 +1,7 @@
 """Voice registry and voice store: voices.json, built-in defaults, hot reload, uploads, safe paths."""
 
 from voices.errors import (
+    NotBuiltinError,
     UnknownVoiceError,
     VoiceError,
     VoiceExistsError,
@@ -11,6 +12,7 @@ from voices.errors import (
 from voices.registry import ResolvedVoice, VoiceEntry, VoiceInfo, VoiceRegistry
 
 __all__ = [
+    "NotBuiltinError",
     "ResolvedVoice",
     "UnknownVoiceError",
     "VoiceEntry",

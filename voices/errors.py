@@ -41,3 +41,11 @@ class VoiceExistsError(VoiceError):
 
 class VoiceStoreError(VoiceError):
     """voices.json is unreadable or invalid, so it cannot be changed safely until someone fixes it."""
+
+
+class NotBuiltinError(VoiceError):
+    """A restore of a name that is not one of the built-in voices."""
+
+    def __init__(self, name: str, builtins: Sequence[str]) -> None:
+        self.name = name
+        super().__init__(f"{name!r} is not a built-in voice; the built-in voices are {', '.join(builtins)}")

@@ -7,6 +7,7 @@ Lookups re-read voices.json whenever its stat changes, so hand edits take effect
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from pydantic import ValidationError
 
 from voices.audio import normalize_clip
 from voices.errors import (
+    NotBuiltinError,
     UnknownVoiceError,
     VoiceExistsError,
     VoicePathError,
@@ -24,7 +26,15 @@ from voices.errors import (
     VoiceUploadError,
 )
 from voices.paths import resolve_inside
-from voices.schema import VoiceMapping, VoiceRecord, default_mapping, parse_mapping, serialize_mapping
+from voices.schema import (
+    BUILTIN_VOICES,
+    VoiceMapping,
+    VoiceRecord,
+    default_mapping,
+    is_builtin,
+    parse_mapping,
+    serialize_mapping,
+)
 from voices.store import RegistryVersion, VoiceStore
 
 if TYPE_CHECKING:
@@ -32,7 +42,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_VOICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+VOICE_NAME_PATTERN = r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+"""1 to 64 letters, digits, `_`, `.` or `-`, starting with a letter or digit, without `..` (also in the OpenAPI
+document, so it is ECMA-262 syntax that Python reads the same way)."""
+_VOICE_NAME = re.compile(VOICE_NAME_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -60,6 +73,8 @@ class VoiceInfo:
     enabled: bool
     has_reference_audio: bool
     language: str | None
+    builtin: bool
+    """One of the built-in voices (deleted or changed, `restore_builtin` puts it back)."""
 
 
 class VoiceRegistry:
@@ -110,6 +125,26 @@ class VoiceRegistry:
             raise VoicePathError(f"audio_prompt {audio_prompt!r} does not name a file in the voice store")
         return path
 
+    def enabled_voices(self) -> list[str]:
+        """The names `resolve` accepts."""
+        return _enabled_names(self._current_mapping())
+
+    def prompt_choices(self) -> list[str]:
+        """Every value `resolve_prompt` accepts: enabled voices with a clip, and the files in the store."""
+        names = [name for name, record in self._current_mapping().items() if record.enabled]
+        for directory, subdirectories, files in os.walk(self._store.root):
+            subdirectories[:] = [name for name in subdirectories if not name.startswith(".")]
+            relative = Path(directory).relative_to(self._store.root)
+            names += [(relative / name).as_posix() for name in files]
+        return [name for name in dict.fromkeys(names) if self._prompt_resolves(name)]
+
+    def _prompt_resolves(self, audio_prompt: str) -> bool:
+        try:
+            self.resolve_prompt(audio_prompt)
+        except VoicePathError:
+            return False
+        return True
+
     def list_voices(self) -> list[VoiceInfo]:
         """Every registered voice, disabled ones included, in registry order."""
         return [
@@ -119,6 +154,7 @@ class VoiceRegistry:
                 enabled=record.enabled,
                 has_reference_audio=self._existing_clip(record.audio_file) is not None,
                 language=record.language,
+                builtin=is_builtin(name, record),
             )
             for name, record in self._current_mapping().items()
         ]
@@ -181,16 +217,41 @@ class VoiceRegistry:
         return _entry(name, updated)
 
     def delete_voice(self, name: str) -> None:
-        """Remove a voice, and its clip file unless another voice uses the same file."""
+        """Remove a voice, and its clip file unless another voice uses the same file. A built-in voice's clip
+        stays, so that restoring the voice brings the same voice back."""
         with self._store.exclusive_lock():
             mapping = self._read_for_update()
             record = mapping.pop(name, None)
             if record is None:
                 raise UnknownVoiceError(name, _enabled_names(mapping))
             self._store.write_registry(serialize_mapping(mapping))
-            if all(other.audio_file != record.audio_file for other in mapping.values()):
+            unused = all(other.audio_file != record.audio_file for other in mapping.values())
+            if unused and not is_builtin(name, record):
                 self._store.remove_file(record.audio_file)
         logger.info("Deleted voice %r", name)
+
+    def restore_builtin(
+        self, name: str, *, description: str | None = None, enabled: bool | None = None, language: str | None = None
+    ) -> VoiceEntry:
+        """Put a built-in voice back, deleted or changed: its clip, and the description, enabled flag and language
+        given (None: as it ships).
+
+        Raises NotBuiltinError, or VoiceExistsError when the name now belongs to an uploaded voice.
+        """
+        shipped = default_mapping().get(name)
+        if shipped is None:
+            raise NotBuiltinError(name, BUILTIN_VOICES)
+        changes = {"description": description, "enabled": enabled, "language": language}
+        builtin = shipped.model_copy(update={key: value for key, value in changes.items() if value is not None})
+        with self._store.exclusive_lock():
+            mapping = self._read_for_update()
+            current = mapping.get(name)
+            if current is not None and not is_builtin(name, current):
+                message = f"{name!r} is an uploaded voice now; delete it before restoring the built-in one"
+                raise VoiceExistsError(name, message)
+            self._store.write_registry(serialize_mapping({**mapping, name: builtin}))
+        logger.info("Restored built-in voice %r", name)
+        return _entry(name, builtin)
 
     def _current_mapping(self) -> VoiceMapping:
         version = self._store.registry_version()
@@ -240,7 +301,7 @@ class VoiceRegistry:
 
 
 def _check_new_voice_name(name: str) -> None:
-    if _VOICE_NAME.fullmatch(name) is None or ".." in name:
+    if _VOICE_NAME.fullmatch(name) is None:
         raise VoiceUploadError(
             f"Invalid voice name {name!r}: use 1 to 64 letters, digits, '_', '.' or '-', "
             "starting with a letter or digit and without '..'",

@@ -53,12 +53,20 @@ _DEFAULT_DESCRIPTIONS = {
 }
 
 
+BUILTIN_VOICES = tuple(_DEFAULT_DESCRIPTIONS)
+
+
 def default_mapping() -> VoiceMapping:
     """The registry used while the store has no voices.json: OpenAI's thirteen voice names."""
     return {
         name: VoiceRecord(audio_file=f"voice_{name}.wav", description=description)
         for name, description in _DEFAULT_DESCRIPTIONS.items()
     }
+
+
+def is_builtin(name: str, record: VoiceRecord) -> bool:
+    """A built-in voice name still mapped to its own clip (an upload under a freed built-in name is not one)."""
+    return name in _DEFAULT_DESCRIPTIONS and record.audio_file == f"voice_{name}.wav"
 
 
 def parse_mapping(raw: bytes) -> VoiceMapping:

@@ -105,7 +105,7 @@ class SynthesisRequest(Request):  # type: ignore[misc]
         super().on_timeout(soft, timeout)
         if soft:
             return  # the task catches SoftTimeLimitExceeded and records TIMED_OUT itself
-        updates = JobUpdates(sync_client(settings), stream_maxlen=settings.audio_stream_maxlen)
+        updates = JobUpdates(sync_client(settings), settings)
         record: JobRecord | None = updates.get(self.id)
         if record is None:
             return

@@ -18,7 +18,7 @@ from voices.errors import UnknownVoiceError, VoicePathError
 from voices.registry import VoiceRegistry
 from workers.engine_host.client import EngineLost
 from workers.engines.base import EngineError
-from workers.job_updates import JobUpdates
+from workers.job_updates import CallerNotReading, JobUpdates
 from workers.pipeline import PipelineHooks, SynthesisCancelled, SynthesisPipeline, SynthesisResult
 from workers.webhooks import WebhookNotifier
 
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 REQUEST_ERRORS = (EngineError, UnknownVoiceError, VoicePathError, ValueError)
 """The request cannot be served as asked (a clip too short for Turbo, an unknown language...): the caller's to fix."""
-CALLER_ERRORS = (*REQUEST_ERRORS, StorageError)
+CALLER_ERRORS = (*REQUEST_ERRORS, StorageError, CallerNotReading)
 """Failures whose message tells the caller what went wrong; anything else is logged and reported generically."""
 
 

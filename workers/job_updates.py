@@ -8,9 +8,11 @@ from typing import Any
 
 import redis
 
+from core.settings import Settings
 from tasks.jobs import (
     ACTIVE_STATUSES,
     BEGIN_ATTEMPT_SCRIPT,
+    PUBLISH_AUDIO_SCRIPT,
     TRANSITION_SCRIPT,
     JobRecord,
     JobStatus,
@@ -30,13 +32,22 @@ from tasks.metrics import (
     latency_bucket_key,
 )
 
+BACKLOG_POLL_S = 0.02
+
+
+class CallerNotReading(Exception):
+    """The caller waiting for a job's audio read none of it for AUDIO_STREAM_STALL_S while the bound was full."""
+
 
 class JobUpdates:
-    def __init__(self, client: redis.Redis, *, stream_maxlen: int) -> None:
+    def __init__(self, client: redis.Redis, settings: Settings) -> None:
         self._redis = client
-        self._stream_maxlen = stream_maxlen
+        self._stream_maxlen = settings.audio_stream_maxlen
+        self._audio_max_bytes = settings.audio_stream_max_bytes
+        self._audio_stall_s = settings.audio_stream_stall_s
         self._transition = client.register_script(TRANSITION_SCRIPT)
         self._begin = client.register_script(BEGIN_ATTEMPT_SCRIPT)
+        self._publish = client.register_script(PUBLISH_AUDIO_SCRIPT)
 
     def get(self, job_id: str) -> JobRecord | None:
         raw = self._redis.hgetall(record_key(job_id))
@@ -73,13 +84,25 @@ class JobUpdates:
         return status is None or as_text(status) == JobStatus.CANCELLED
 
     def publish_audio(self, job_id: str, attempt: int, data: bytes) -> None:
-        if data:
-            self._redis.xadd(
-                events_key(job_id),
-                {"type": "audio", "attempt": attempt, "data": data},
-                maxlen=self._stream_maxlen,
-                approximate=True,
-            )
+        """Put audio on the job's stream for its caller. With AUDIO_STREAM_MAX_BYTES unread there already, wait
+        for the caller to read (Redis runs with `noeviction`: a full one stops the queue); raises CallerNotReading
+        when it reads nothing for AUDIO_STREAM_STALL_S."""
+        if not data:
+            return
+        keys = [record_key(job_id), events_key(job_id)]
+        waiting_since, seen_unread = time.monotonic(), -1
+        while True:
+            outcome, unread = self._publish(keys=keys, args=[attempt, data, self._stream_maxlen, self._audio_max_bytes])
+            if outcome >= 0:
+                return
+            if unread != seen_unread:
+                waiting_since, seen_unread = time.monotonic(), unread
+            elif time.monotonic() - waiting_since > self._audio_stall_s:
+                raise CallerNotReading(
+                    f"The caller read none of its audio for {self._audio_stall_s:g} s while {unread} bytes waited "
+                    "for it; the job was stopped."
+                )
+            time.sleep(BACKLOG_POLL_S)
 
     def finish(
         self,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from functools import partial
 
 import redis
 from celery import Celery
@@ -17,6 +18,7 @@ from celery import Celery
 from core.redis_clients import sync_client
 from core.settings import Settings
 from core.storage import create_object_store
+from tasks.secrets import url_signing_key
 from voices.registry import VoiceRegistry
 from workers.engine_host.client import EngineClient
 from workers.job_runner import JobRunner
@@ -62,13 +64,13 @@ def _start_synthesis(settings: Settings, app: Celery, client: redis.Redis, engin
     log.info(
         "engine %s on %s ready for this process after %.2f s", info.name, info.device, time.perf_counter() - started
     )
-    updates = JobUpdates(client, stream_maxlen=settings.audio_stream_maxlen)
+    updates = JobUpdates(client, settings)
     runner = JobRunner(
         settings=settings,
         pipeline=SynthesisPipeline(engine, settings),
         voices=VoiceRegistry.from_settings(settings),
         updates=updates,
-        store=create_object_store(settings),
+        store=create_object_store(settings, partial(url_signing_key, settings, client)),
         webhooks=WebhookNotifier(app, settings, updates),
     )
     presence = WorkerPresence(client)

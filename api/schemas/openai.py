@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.language import LanguageTag
 from tasks.spec import AudioFormat
+from tasks.text import SPEAKABLE_PATTERN
 
 Speed = Annotated[float, Field(ge=0.25, le=4.0)]
 StreamFormat = Literal["audio", "sse"]
@@ -16,7 +17,7 @@ StreamFormat = Literal["audio", "sse"]
 class VoiceId(BaseModel):
     """A custom voice selected by id (a name in the voice registry)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     id: str
 
@@ -24,10 +25,14 @@ class VoiceId(BaseModel):
 class SpeechRequest(BaseModel):
     """`POST /v1/audio/speech`: unknown keys are rejected, as OpenAI does."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     model: str = Field(description="tts-1, tts-1-hd, gpt-4o-mini-tts (mapped to the served model) or a served model.")
-    input: str = Field(min_length=1, description="The text to speak; at most MAX_INPUT_CHARS (4096) characters.")
+    input: str = Field(
+        min_length=1,
+        description="The text to speak, with at least one letter or digit; at most MAX_INPUT_CHARS (4096) characters.",
+        json_schema_extra={"pattern": SPEAKABLE_PATTERN},
+    )
     voice: str | VoiceId = Field(description="A voice name from /v1/audio/voices, or {'id': name}.")
     instructions: str | None = Field(default=None, max_length=4096, description="Accepted; ignored by engines.")
     response_format: AudioFormat = "mp3"
@@ -57,6 +62,7 @@ class Voice(BaseModel):
     enabled: bool
     has_reference_audio: bool
     language: str | None = Field(description="The language the voice speaks; null: the served engine's own.")
+    builtin: bool = Field(description="A built-in voice: deleted or changed, PUT /v1/audio/voices/{name} puts it back.")
 
 
 class VoiceList(BaseModel):
@@ -65,7 +71,7 @@ class VoiceList(BaseModel):
 
 
 class VoiceUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     description: str | None = None
     enabled: bool | None = None

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
 
-from pydantic import ValidationError
-
-from api.errors import APIError, invalid_request
+from api.errors import APIError
 from api.schemas.openai import SpeechPreview, SpeechRequest
 from api.schemas.runpod import (
     CustomInput,
@@ -23,7 +20,7 @@ from api.schemas.runpod import (
     WorkerCounts,
 )
 from api.services.admission import Admission
-from api.services.speech import speech_preview, validate_speech
+from api.services.speech import check_language, check_text, speech_preview, validate_speech
 from core.settings import Settings
 from tasks.client import JobClient
 from tasks.jobs import JobRecord, JobStatus
@@ -38,11 +35,6 @@ log = logging.getLogger(__name__)
 STREAM_CURSOR_FIELD = "stream_cursor"
 
 
-def is_openai_input(job_input: dict[str, Any]) -> bool:
-    """The seed's detection: `model` and `voice` present and `audio_prompt` absent means an OpenAI request."""
-    return "model" in job_input and "voice" in job_input and "audio_prompt" not in job_input
-
-
 class JobService:
     def __init__(self, settings: Settings, jobs: JobClient, voices: VoiceRegistry, admission: Admission) -> None:
         self._settings = settings
@@ -50,23 +42,15 @@ class JobService:
         self._voices = voices
         self._admission = admission
 
-    def parse_input(self, job_input: dict[str, Any]) -> SynthesisSpec:
-        try:
-            if is_openai_input(job_input):
-                request = SpeechRequest.model_validate(job_input)
-                return validate_speech(request, self._settings, self._voices, param_prefix="input.")
-            return self._custom_spec(CustomInput.model_validate(job_input))
-        except ValidationError as exc:
-            raise invalid_request(exc.errors(), prefix="input.") from exc
+    def parse_input(self, job_input: SpeechRequest | CustomInput) -> SynthesisSpec:
+        if isinstance(job_input, SpeechRequest):
+            return validate_speech(job_input, self._settings, self._voices, param_prefix="input.")
+        return self._custom_spec(job_input)
 
     def _custom_spec(self, custom: CustomInput) -> SynthesisSpec:
         settings = self._settings
-        if len(custom.text) > settings.max_input_chars:
-            raise APIError(
-                400,
-                f"Text is {len(custom.text)} characters; the maximum is {settings.max_input_chars}.",
-                param="input.text",
-            )
+        check_text(custom.text, settings, param="input.text")
+        check_language(custom.language, settings, param="input.language")
         if custom.audio_prompt is not None:
             try:
                 self._voices.resolve_prompt(custom.audio_prompt)
@@ -123,8 +107,9 @@ class JobService:
             raise _not_found(job_id)
         if not result.applied:
             raise APIError(
-                400,
+                409,
                 f"Job {job_id} is already {result.previous}; only queued or running jobs can be cancelled.",
+                code="job_not_active",
             )
         return JobAccepted(id=job_id, status=JobStatus.CANCELLED)
 
@@ -133,7 +118,11 @@ class JobService:
         if result.previous is None:
             raise _not_found(job_id)
         if not result.applied:
-            raise APIError(400, f"Job {job_id} is {result.previous}; only FAILED or TIMED_OUT jobs can be retried.")
+            raise APIError(
+                409,
+                f"Job {job_id} is {result.previous}; only FAILED or TIMED_OUT jobs can be retried.",
+                code="job_not_retryable",
+            )
         return JobAccepted(id=job_id, status=JobStatus.IN_QUEUE)
 
     async def stream(self, job_id: str) -> JobStream:

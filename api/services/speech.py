@@ -17,8 +17,10 @@ from api.services.admission import Admission
 from core.settings import Settings
 from tasks.client import JobClient, JobEvent
 from tasks.jobs import ERROR_TYPE_FIELD, REQUEST_REJECTED, JobStatus
+from tasks.languages import served_languages, speaks
 from tasks.models import resolve_model, served_model
 from tasks.spec import CONTENT_TYPES, SynthesisSpec
+from tasks.text import has_speakable_text
 from text.front import engine_chunks, is_normalized, spoken_language
 from voices.errors import UnknownVoiceError
 from voices.registry import VoiceRegistry
@@ -43,15 +45,7 @@ def validate_speech(
 ) -> SynthesisSpec:
     """The request as a job, or an APIError naming the offending parameter (after `param_prefix`: the job API
     nests the request under `input.`)."""
-    if len(request.input) > settings.max_input_chars:
-        raise APIError(
-            400,
-            f"Input is {len(request.input)} characters; the maximum is {settings.max_input_chars}.",
-            param=f"{param_prefix}input",
-            code="string_above_max_length",
-        )
-    if not request.input.strip():
-        raise APIError(400, "Input has no text to speak.", param=f"{param_prefix}input")
+    check_text(request.input, settings, param=f"{param_prefix}input")
     model = resolve_model(request.model, settings)
     if model is None:
         raise APIError(
@@ -85,6 +79,33 @@ def speech_preview(spec: SynthesisSpec, settings: Settings) -> SpeechPreview:
         normalized=is_normalized(spec, settings),
         chunks=engine_chunks(spec, settings),
     )
+
+
+def check_language(language: str | None, settings: Settings, *, param: str) -> None:
+    """A language the served engine speaks (judged by its primary subtag), or none."""
+    languages = served_languages(settings)
+    if language is not None and not speaks(languages, language):
+        raise APIError(
+            400,
+            f"{served_model(settings)} does not speak {language!r}; it speaks {', '.join(sorted(languages))} "
+            "(a region may follow, as in pt-BR).",
+            param=param,
+            code="unsupported_language",
+        )
+
+
+def check_text(text: str, settings: Settings, *, param: str) -> None:
+    """Within the length limit and with something to speak; the chunker turns control characters into spaces."""
+    if len(text) > settings.max_input_chars:
+        raise APIError(
+            400,
+            f"The text is {len(text)} characters; the maximum is {settings.max_input_chars}.",
+            param=param,
+            code="string_above_max_length",
+        )
+    if not has_speakable_text(text):
+        message = "There is no text to speak: it needs at least one letter or digit."
+        raise APIError(400, message, param=param, code="no_text")
 
 
 @dataclass
@@ -133,6 +154,7 @@ class SpeechStream:
             # On a disconnect Starlette cancels the response task: unshielded, this await would be cancelled too.
             with anyio.CancelScope(shield=True):
                 result = await self.jobs.cancel(self.job_id)
+                await self.jobs.discard_events(self.job_id)
             if result.applied:
                 log.info("job %s: cancelled, its caller went away", self.job_id)
 
@@ -204,7 +226,7 @@ class SpeechService:
 
     async def _audio_of(self, job_id: str) -> AsyncIterator[bytes]:
         attempt_streamed: bytes | None = None
-        async for event in self._jobs.events(job_id, timeout_s=self._settings.sync_wait_timeout_s):
+        async for event in self._jobs.events(job_id, timeout_s=self._settings.sync_wait_timeout_s, consume=True):
             if event.type == "audio":
                 attempt = event.fields["attempt"]
                 if attempt_streamed is not None and attempt != attempt_streamed:

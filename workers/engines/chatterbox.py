@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from core.settings import ChatterboxVariant, Settings
+from tasks.languages import MULTILINGUAL_LANGUAGES, primary_subtag
 from workers.engines.base import (
     Audio,
     AudioPiece,
@@ -52,12 +53,6 @@ TURBO_MIN_REFERENCE_SECONDS = 5.0
 # The original model crashes on cfg_weight=0 in 0.1.7 (a batch-1/batch-2 size mismatch, chatterbox PR #278).
 # 1e-4 still runs the guidance batch but its effect is nil, which is what 0 asks for.
 STANDARD_MIN_CFG_WEIGHT = 1e-4
-# chatterbox.mtl_tts.SUPPORTED_LANGUAGES of 0.1.7, kept here so no torch import is needed to check a request.
-# The adapter tests compare this copy with the installed package.
-MULTILINGUAL_LANGUAGES = frozenset(
-    {"ar", "da", "de", "el", "en", "es", "fi", "fr", "he", "hi", "it", "ja"}
-    | {"ko", "ms", "nl", "no", "pl", "pt", "ru", "sv", "sw", "tr", "zh"}
-)
 PKUSEG_DIR = "pkuseg"
 """A checkpoint directory's copy of spacy-pkuseg's model home, for offline multilingual deployments."""
 # Long enough for the multilingual model, which fails on five text tokens or fewer (chatterbox #548).
@@ -108,7 +103,7 @@ class Variant:
 
     def language_for(self, params: GenerationParams, configured_language: str) -> str | None:
         """The `language_id` to pass to `generate`; None for models that take none."""
-        if params.language and _primary_subtag(params.language) != "en":
+        if params.language and primary_subtag(params.language) != "en":
             raise EngineError(
                 f"{self.model_name} speaks English only; use chatterbox-multilingual for {params.language!r}"
             )
@@ -202,7 +197,7 @@ class MultilingualVariant(Variant):
         requested = params.language or configured_language
         if not requested:
             raise EngineError(f"{self.model_name} needs a language; set `language` (one of {_languages()})")
-        language = _primary_subtag(requested)
+        language = primary_subtag(requested)
         if language not in MULTILINGUAL_LANGUAGES:
             raise EngineError(f"{self.model_name} does not speak {requested!r}; it speaks {_languages()}")
         return language
@@ -534,10 +529,6 @@ def library_output_to_debug() -> Iterator[None]:
     sink = _DebugLog()
     with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
         yield
-
-
-def _primary_subtag(language: str) -> str:
-    return language.replace("_", "-").split("-")[0].lower()
 
 
 def _languages() -> str:
