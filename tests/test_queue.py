@@ -253,7 +253,7 @@ def test_an_engine_that_keeps_dying_stops_the_worker_loudly(env: dict[str, str],
     worker = start_worker({**env, "ENGINE_MAX_RESTARTS": "1"}, tmp_path)
     try:
         for started in (1, 2):
-            wait_for(lambda n=started: worker.log().count("engine espeak loaded") == n, 60, f"engine start {started}")
+            wait_for(partial(_engine_started, worker, started), 60, f"engine start {started}")
             engine = engine_process(worker.process.pid)
             assert engine is not None
             os.kill(engine, signal.SIGKILL)
@@ -261,3 +261,7 @@ def test_an_engine_that_keeps_dying_stops_the_worker_loudly(env: dict[str, str],
         assert "the engine process died 2 times within 600 s; stopping this worker" in worker.log()
     finally:
         worker.stop()
+
+
+def _engine_started(worker: ManagedProcess, times: int) -> bool:
+    return worker.log().count("engine espeak loaded") == times
