@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 from bench.encode import speech_like
 from workers.audio.join import ChunkJoiner, join_chunks
 from workers.audio.loudness import normalize_loudness, to_int16
-from workers.audio.resample import resample
-from workers.audio.tempo import change_tempo
+from workers.audio.piecewise import PiecewiseFilter
+from workers.audio.resample import Resampler, resample
+from workers.audio.tempo import TempoChanger, change_tempo
 from workers.engines.base import Audio
 
 RATE = 24_000
@@ -219,3 +220,50 @@ def test_normalize_scales_loud_input_down_instead_of_clipping() -> None:
     normalized = normalize_loudness(loud, target_dbfs=-3)
     assert np.abs(normalized).max() == pytest.approx(0.99, abs=1e-6)
     np.testing.assert_allclose(normalized, loud * (0.99 / np.abs(loud).max()), atol=1e-6)  # not clipped
+
+
+# --- the same filters fed piece by piece, as a streaming engine makes a chunk ---
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    cuts=st.lists(st.integers(2_400, 12_000), min_size=1, max_size=6),  # pieces of 0.1 s and more
+    filter_=st.sampled_from(["resample", "tempo 0.5", "tempo 1.7"]),
+)
+def test_piecewise_filters_give_the_whole_calls_output(cuts: list[int], filter_: str) -> None:
+    speech = speech_like(2.0, 22_050 if filter_ == "resample" else RATE)
+    piecewise: PiecewiseFilter
+    if filter_ == "resample":
+        piecewise, whole = Resampler(22_050, RATE), resample(speech, 22_050, RATE)
+    else:
+        speed = float(filter_.split()[1])
+        piecewise, whole = TempoChanger(RATE, speed), change_tempo(speech, RATE, speed)
+    bounds = [0, *sorted(set(min(c, speech.size) for c in itertools.accumulate(cuts))), speech.size]
+    out = np.concatenate([piecewise.push(speech[a:b]) for a, b in itertools.pairwise(bounds)] + [piecewise.finish()])
+    assert out.size == whole.size  # exactly the length one call gives
+    # The filters keep their state across pieces, so the seams are where nothing happens: the same samples.
+    np.testing.assert_allclose(out, whole, atol=1e-5)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    lengths=st.lists(st.integers(min_value=1, max_value=3000), min_size=1, max_size=4),
+    splits=st.lists(st.integers(min_value=1, max_value=2999), max_size=3),
+)
+def test_a_chunk_pushed_in_pieces_joins_as_if_pushed_whole(lengths: list[int], splits: list[int]) -> None:
+    rng = np.random.default_rng(sum(lengths))
+    chunks = [rng.uniform(-0.5, 0.5, length).astype(np.float32) for length in lengths]
+    joiner = ChunkJoiner(RATE, pause_ms=20, crossfade_ms=5)
+    out = []
+    fade = round(5 * RATE / 1000)
+    for chunk in chunks:
+        # Pieces at least as long as the crossfade, as an engine's are (a second of speech or more).
+        cuts = [0]
+        for cut in sorted(set(splits)):
+            if cut - cuts[-1] >= fade and chunk.size - cut >= fade:
+                cuts.append(cut)
+        cuts.append(chunk.size)
+        for index, (start, end) in enumerate(itertools.pairwise(cuts)):
+            out.append(joiner.push(chunk[start:end], continues=index > 0))
+    out.append(joiner.finish())
+    np.testing.assert_array_equal(np.concatenate(out), join_chunks(chunks, RATE, 20, 5))

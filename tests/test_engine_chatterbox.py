@@ -257,3 +257,91 @@ def test_pieces_come_back_per_request(engine: ChatterboxEngine) -> None:
             assert isinstance(output, AudioPiece)
             finals.append(output.request_id)
     assert sorted(finals) == ["r0", "r1", "r2"]
+
+
+@contextmanager
+def stop_suppressed(engine: ChatterboxEngine) -> Iterator[None]:
+    head = engine.model.t3.speech_head
+    kept = float(head.bias[STOP_SPEECH].detach())
+    with torch.no_grad():
+        head.bias[STOP_SPEECH] = -1e4
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            head.bias[STOP_SPEECH] = kept
+
+
+STREAM_TOKENS = 150
+
+
+def streamed_and_whole(engine: ChatterboxEngine) -> tuple[list[tuple[int, Audio]], Audio]:
+    """A greedy chunk of exactly STREAM_TOKENS + 1 tokens, streamed (pieces with the step each came out at) and
+    voiced whole, by two batches of the real model."""
+    results = {}
+    for stream in (True, False):
+        batch = TurboBatch(
+            engine.model, TurboLimits(1, STREAM_TOKENS, 600, 1 << 30, stream_tokens=25), engine.model.watermarker
+        )
+        request = ChunkRequest("chunk", TEXTS[1], None, GREEDY, stream=stream)
+        batch.add(turbo_row(engine.model, request, engine.conditionals(None, GREEDY)))
+        pieces: list[tuple[int, Audio]] = []
+        step = 0
+        while batch.busy:
+            step += 1
+            pieces += [(step, output.samples) for output in batch.step() if isinstance(output, AudioPiece)]
+        results[stream] = pieces
+    [(_, whole)] = results[False]
+    return results[True], whole
+
+
+@pytest.fixture(scope="module")
+def streamed(engine: ChatterboxEngine) -> tuple[list[tuple[int, Audio]], Audio]:
+    with stop_suppressed(engine):
+        return streamed_and_whole(engine)
+
+
+def test_a_streamed_chunk_comes_in_pieces_from_its_25th_token_and_loses_none(
+    streamed: tuple[list[tuple[int, Audio]], Audio],
+) -> None:
+    pieces, whole = streamed
+    first_step, _ = pieces[0]
+    assert first_step <= 26  # the prefill's token, then 24 decode steps
+    assert len(pieces) >= 3
+    audio = np.concatenate([samples for _, samples in pieces])
+    # Every token is voiced, the three silence tokens generate appends included, as when voiced whole.
+    assert len(audio) == len(whole) == (STREAM_TOKENS + 1 + 3) * 960
+
+
+def test_a_streamed_chunk_sounds_like_the_whole_one(streamed: tuple[list[tuple[int, Audio]], Audio]) -> None:
+    pieces, whole = streamed
+    audio = np.concatenate([samples for _, samples in pieces])
+    level, streamed_level = float(np.sqrt(np.mean(whole**2))), float(np.sqrt(np.mean(audio**2)))
+    # Same tokens; the flow's noise differs (drawn once per stream, per call when whole) and each piece's flow sees
+    # only the tokens so far, so the waveforms differ by about what two draws of noise do, never in level.
+    assert abs(streamed_level - level) < 0.1 * level
+    assert float(np.sqrt(np.mean((audio - whole) ** 2))) < 0.5 * level
+
+
+def test_streamed_pieces_meet_without_a_click_or_a_gap(streamed: tuple[list[tuple[int, Audio]], Audio]) -> None:
+    pieces, _ = streamed
+    audio = np.concatenate([samples for _, samples in pieces])
+    seams = np.cumsum([len(samples) for _, samples in pieces])[:-1]
+    jumps = np.abs(np.diff(audio))
+    inside = np.delete(jumps, np.concatenate([seams - 2, seams - 1, seams]))
+    for seam in seams:
+        assert jumps[seam - 1] <= np.percentile(inside, 99.9), f"a click at sample {seam}"
+    window = 240  # 10 ms
+    energy = np.convolve(audio**2, np.ones(window) / window, mode="valid")
+    typical = float(np.median(energy))
+    for seam in seams:
+        around = energy[max(0, seam - window) : seam + window]
+        assert around.min() > 0.05 * typical, f"a gap at sample {seam}"
+
+
+def test_streamed_audio_carries_the_watermark(streamed: tuple[list[tuple[int, Audio]], Audio]) -> None:
+    import perth
+
+    pieces, _ = streamed
+    audio = np.concatenate([samples for _, samples in pieces])
+    assert perth.PerthImplicitWatermarker().get_watermark(audio, sample_rate=24000) > 0.5

@@ -22,8 +22,9 @@ from text.front import engine_chunks
 from workers.audio.encoder import StreamEncoder
 from workers.audio.join import ChunkJoiner
 from workers.audio.loudness import normalize_loudness
-from workers.audio.resample import resample
-from workers.audio.tempo import change_tempo
+from workers.audio.piecewise import FilterChain, PiecewiseFilter
+from workers.audio.resample import Resampler
+from workers.audio.tempo import TempoChanger
 from workers.engine_host.client import Cancelled, EngineClient
 from workers.engines.base import Audio, ChunkRequest, GenerationParams
 
@@ -80,8 +81,9 @@ class SynthesisPipeline:
         if not chunks:
             raise ValueError("input has no text to speak")
         params = generation_params(spec)
+        # Streaming costs the engine more (S3Gen runs again for each piece): only when someone hears it live.
         requests = [
-            ChunkRequest(f"{request_prefix}:{index}", chunk, reference_audio, params, priority=index)
+            ChunkRequest(f"{request_prefix}:{index}", chunk, reference_audio, params, index, stream=spec.publish_audio)
             for index, chunk in enumerate(chunks)
         ]
         engine_rate = self._engine.info.sample_rate
@@ -105,16 +107,16 @@ class SynthesisPipeline:
         if not hooks.on_progress(0, len(chunks)):
             raise SynthesisCancelled
         started = time.perf_counter()
-        pieces: list[Audio] = []
+        chunk = _ChunkAudio(settings, engine_rate, spec.speed)
         try:
             for piece in self._engine.stream(requests, hooks.keep_going, poll_s=CANCEL_POLL_S):
-                pieces.append(piece.samples)
+                post_started = time.perf_counter()
+                started_before = chunk.started
+                emit(joiner.push(chunk.add(piece.samples, final=piece.final), continues=started_before))
+                post_s += time.perf_counter() - post_started
                 if not piece.final:
                     continue
-                post_started = time.perf_counter()
-                emit(joiner.push(self._postprocess(np.concatenate(pieces), engine_rate, spec.speed)))
-                pieces = []
-                post_s += time.perf_counter() - post_started
+                chunk = _ChunkAudio(settings, engine_rate, spec.speed)
                 if not hooks.on_progress(piece.index + 1, len(chunks)):
                     raise SynthesisCancelled
         except Cancelled as cancelled:
@@ -127,10 +129,36 @@ class SynthesisPipeline:
             hooks.on_audio(tail)
         return SynthesisResult(bytes(encoded), rate, samples_out / rate, len(chunks), engine_s)
 
-    def _postprocess(self, audio: Audio, engine_rate: int, speed: float) -> Audio:
-        audio = resample(audio, engine_rate, self._settings.output_sample_rate)
+
+class _ChunkAudio:
+    """One chunk's pieces on their way to the joiner: resampled and tempo-changed as they come (the filters keep
+    their state from piece to piece), or, with loudness normalisation, which needs the whole chunk's level, held
+    until the chunk is complete."""
+
+    def __init__(self, settings: Settings, engine_rate: int, speed: float) -> None:
+        rate = settings.output_sample_rate
+        filters: list[PiecewiseFilter] = []
+        if engine_rate != rate:
+            filters.append(Resampler(engine_rate, rate))
         if speed != 1.0:
-            audio = change_tempo(audio, self._settings.output_sample_rate, speed)
-        if self._settings.loudness_target_dbfs is not None:
-            audio = normalize_loudness(audio, self._settings.loudness_target_dbfs)
-        return audio
+            filters.append(TempoChanger(rate, speed))
+        self._filters = FilterChain(filters)
+        self._loudness_target = settings.loudness_target_dbfs
+        self._held: list[Audio] = []
+        self.started = False
+        """Whether some of the chunk has gone to the joiner (what follows continues it)."""
+
+    def add(self, samples: Audio, *, final: bool) -> Audio:
+        shaped = self._filters.push(samples)
+        if final:
+            shaped = np.concatenate([shaped, self._filters.finish()])
+        if self._loudness_target is not None:
+            self._held.append(shaped)
+            if not final:
+                return _EMPTY
+            shaped = normalize_loudness(np.concatenate(self._held), self._loudness_target)
+        self.started = self.started or shaped.size > 0
+        return shaped
+
+
+_EMPTY: Audio = np.zeros(0, dtype=np.float32)

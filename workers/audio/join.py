@@ -25,13 +25,17 @@ class ChunkJoiner:
         self._tail: Audio | None = None
         """The end of the stream so far, held back until the next chunk (or finish) decides its fade."""
 
-    def push(self, chunk: Audio) -> Audio:
-        """Adds a chunk; returns the samples now final. Empty chunks are skipped: they add no pause either."""
+    def push(self, chunk: Audio, *, continues: bool = False) -> Audio:
+        """Adds a chunk, or with `continues` the next piece of the chunk being pushed (a streaming engine gives a
+        chunk in pieces: they follow on without a seam; pieces at least as long as the crossfade join exactly as
+        the whole chunk would); returns the samples now final. Empty input is skipped: it adds no pause either."""
         if chunk.size == 0:
             return _EMPTY
         chunk = chunk.astype(np.float32, copy=False)
         if self._tail is None:
             joined = chunk
+        elif continues:
+            joined = np.concatenate([self._tail, chunk])
         elif self._pause.size:
             joined = np.concatenate([_fade_out(self._tail), self._pause, _fade_in(chunk, self._fade_length)])
         else:

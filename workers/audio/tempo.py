@@ -7,6 +7,7 @@ import av
 import numpy as np
 from av.filter.context import FilterContext
 
+from workers.audio.piecewise import PiecewiseFilter, whole
 from workers.engines.base import Audio
 
 MIN_SPEED = 0.25
@@ -18,30 +19,46 @@ _ATEMPO_MAX = 2.0
 _PADDING_SECONDS = 0.1
 
 
+class TempoChanger(PiecewiseFilter):
+    """`speed` times faster at the same pitch, fed in pieces."""
+
+    def __init__(self, sample_rate: int, speed: float) -> None:
+        if not MIN_SPEED <= speed <= MAX_SPEED:
+            raise ValueError(f"speed must be between {MIN_SPEED} and {MAX_SPEED}, got {speed}")
+        super().__init__(1 / speed, round(sample_rate * _PADDING_SECONDS))
+        self._sample_rate = sample_rate
+        self._graph, self._sink = _atempo_graph(sample_rate, speed)
+        self._pts = 0
+
+    def _filter(self, samples: Audio) -> Audio:
+        frame = av.AudioFrame.from_ndarray(samples[np.newaxis, :], format="flt", layout="mono")
+        frame.sample_rate = self._sample_rate
+        frame.time_base = Fraction(1, self._sample_rate)
+        frame.pts = self._pts
+        self._pts += samples.size
+        self._graph.push(frame)
+        return self._pull()
+
+    def _flush(self) -> Audio:
+        self._graph.push(None)
+        return self._pull()
+
+    def _pull(self) -> Audio:
+        pieces = [np.zeros(0, dtype=np.float32)]
+        while True:
+            try:
+                pieces.append(cast(av.AudioFrame, self._sink.pull()).to_ndarray()[0])
+            except (av.BlockingIOError, av.EOFError):
+                break
+        return np.concatenate(pieces).astype(np.float32, copy=False)
+
+
 def change_tempo(samples: Audio, sample_rate: int, speed: float) -> Audio:
     """Samples played `speed` times faster, at the same pitch: exactly round(len / speed) samples long."""
-    if not MIN_SPEED <= speed <= MAX_SPEED:
-        raise ValueError(f"speed must be between {MIN_SPEED} and {MAX_SPEED}, got {speed}")
+    changer = TempoChanger(sample_rate, speed)
     if speed == 1.0 or samples.size == 0:
         return samples
-    graph, sink = _atempo_graph(sample_rate, speed)
-    silence = np.zeros(round(sample_rate * _PADDING_SECONDS), dtype=np.float32)
-    padded = np.concatenate([samples.astype(np.float32, copy=False), silence])
-    frame = av.AudioFrame.from_ndarray(padded[np.newaxis, :], format="flt", layout="mono")
-    frame.sample_rate = sample_rate
-    frame.time_base = Fraction(1, sample_rate)
-    frame.pts = 0
-    graph.push(frame)
-    graph.push(None)
-    pieces = [np.zeros(0, dtype=np.float32)]
-    while True:
-        try:
-            pieces.append(cast(av.AudioFrame, sink.pull()).to_ndarray()[0])
-        except (av.BlockingIOError, av.EOFError):
-            break
-    stretched = np.concatenate(pieces).astype(np.float32, copy=False)
-    target_length = round(samples.size / speed)
-    return np.pad(stretched[:target_length], (0, max(0, target_length - stretched.size)))
+    return whole(changer, samples)
 
 
 def _atempo_graph(sample_rate: int, speed: float) -> tuple[av.filter.Graph, FilterContext]:

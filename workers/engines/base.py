@@ -50,6 +50,8 @@ class ChunkRequest:
     priority: int = 0
     """Lower goes first when rows wait for room in the batch: the chunk's index in its job, so that every job's
     first audio comes before anyone's tenth chunk."""
+    stream: bool = False
+    """Send the audio in pieces as it is made (engines that cannot send it whole, once done)."""
 
 
 @dataclass(frozen=True)

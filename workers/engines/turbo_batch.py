@@ -24,7 +24,8 @@ import torch
 
 from workers.engines.base import AudioPiece, ChunkRequest, EngineError, EngineOutput, RequestFailed
 from workers.engines.kv_slots import SlotCache
-from workers.engines.s3gen_batch import VocoderInput, vocode
+from workers.engines.piece_watermark import PieceWatermarker
+from workers.engines.s3gen_batch import VocoderInput, VoiceStream, vocode, vocode_pieces
 from workers.engines.sampling import BatchSampler, RowSampling
 from workers.engines.waiting import WaitingRequests
 
@@ -34,6 +35,9 @@ START_SPEECH = 6561
 STOP_SPEECH = 6562
 SILENCE = 4299  # chatterbox.models.s3gen.const.S3GEN_SIL, appended three times by generate
 TURBO_MEANFLOW_STEPS = 2
+LONGEST_PIECE_FACTOR = 8
+"""A streamed chunk's pieces double in length, from STREAM_TOKENS up to this many times it: the first audio comes
+soon, and a long chunk is not voiced over and over (each piece runs the flow over all its tokens so far)."""
 
 
 @dataclass
@@ -51,6 +55,17 @@ class TurboRow:
     """Positions of this row held in its KV slot."""
     slot: int = -1
     finished: bool = False
+    stream: VoiceStream | None = None
+    """Set for a request that streams: S3Gen's state from piece to piece."""
+    marker: PieceWatermarker | None = None
+    next_piece_at: int = 0
+    """Speech tokens after which the next piece is voiced."""
+    piece_tokens: int = 0
+
+    @property
+    def speech_tokens(self) -> list[int]:
+        """The tokens S3Gen can voice (generate drops start, stop and anything past them)."""
+        return [token for token in self.tokens if token < START_SPEECH]
 
 
 class TurboStepFailed(Exception):
@@ -67,6 +82,8 @@ class TurboLimits:
     max_text_tokens: int
     """Room in each slot for a chunk's text tokens."""
     kv_cache_bytes: int
+    stream_tokens: int = 25
+    """Speech tokens in the first piece of a streamed request (25: a second of speech)."""
 
 
 class TurboBatch:
@@ -77,6 +94,7 @@ class TurboBatch:
         self._t3 = model.t3
         self._watermark = watermark
         self._max_new_tokens = limits.max_new_tokens
+        self._stream_tokens = limits.stream_tokens
         config = self._t3.tfmr.config
         self._max_text_tokens = limits.max_text_tokens
         # Conditioning, text, the start token, then every speech token (1 + max_new_tokens): a row never outgrows it.
@@ -129,12 +147,14 @@ class TurboBatch:
                 return
 
     def step(self) -> list[EngineOutput]:
-        """Admit waiting rows into free slots, decode one token for every active row, voice the finished ones."""
+        """Admit waiting rows into free slots, decode one token for every active row, voice the finished ones and
+        the next piece of the streamed ones that have reached it."""
         try:
             finished = self.decode_step()
         except TurboStepFailed as failure:
             return [RequestFailed(row.request.id, failure.error) for row in failure.rows]
-        return self._voice(finished)
+        due = [row for row in self._active if row.stream is not None and len(row.speech_tokens) >= row.next_piece_at]
+        return self._voice(finished, due)
 
     def decode_step(self) -> list[TurboRow]:
         """The T3 half of a step: admit, decode one token for every active row; the rows that finished, which
@@ -186,6 +206,10 @@ class TurboBatch:
         self._sampler.forget_seen(row.slot)
         self._sampler.record(row.slot, token)
         row.length = length
+        if row.request.stream:
+            row.stream = VoiceStream.for_tokens(self._model.s3gen, row.ref_dict, self._max_new_tokens + 4)
+            row.marker = PieceWatermarker(self._watermark, self._model.sr)
+            row.piece_tokens = row.next_piece_at = self._stream_tokens
         self._append(row, int(token[0]), first=True)
 
     def _decode(self) -> None:
@@ -223,29 +247,59 @@ class TurboBatch:
             self._leave(row)
         return finished
 
-    def _voice(self, rows: list[TurboRow]) -> list[EngineOutput]:
-        if not rows:
-            return []
-        inputs = [
-            VocoderInput(
-                torch.tensor([t for t in row.tokens if t < START_SPEECH] + [SILENCE] * 3, device=self._device),
-                row.ref_dict,
-            )
-            for row in rows
-        ]
+    def _voice(self, finished: list[TurboRow], due: list[TurboRow]) -> list[EngineOutput]:
+        """Whole waveforms for the finished rows that do not stream, pieces for those that do."""
+        whole = [row for row in finished if row.stream is None]
+        pieces = [(row, True) for row in finished if row.stream is not None] + [(row, False) for row in due]
+        outputs: list[EngineOutput] = []
         try:
             with torch.inference_mode():
-                waveforms = vocode(self._model.s3gen, inputs, n_timesteps=TURBO_MEANFLOW_STEPS, meanflow=True)
+                if whole:
+                    waveforms = vocode(
+                        self._model.s3gen,
+                        [VocoderInput(self._tokens(row, final=True), row.ref_dict) for row in whole],
+                        n_timesteps=TURBO_MEANFLOW_STEPS,
+                        meanflow=True,
+                    )
+                    outputs += [self._whole(row, waveform) for row, waveform in zip(whole, waveforms, strict=True)]
+                if pieces:
+                    inputs = [
+                        (VocoderInput(self._tokens(row, final), row.ref_dict), row.stream, final)
+                        for row, final in pieces
+                        if row.stream is not None
+                    ]
+                    waveforms = vocode_pieces(
+                        self._model.s3gen, inputs, n_timesteps=TURBO_MEANFLOW_STEPS, meanflow=True
+                    )
+                    for (row, final), waveform in zip(pieces, waveforms, strict=True):
+                        outputs += self._piece(row, waveform, final)
         except Exception as error:
-            logger.exception("S3Gen failed on %d rows", len(rows))
-            return [RequestFailed(row.request.id, error) for row in rows]
-        outputs: list[EngineOutput] = []
-        with torch.inference_mode():  # Perth's network, run with autograd on, grows host memory (devnen #164)
-            for row, waveform in zip(rows, waveforms, strict=True):
-                samples = waveform.detach().cpu().numpy()
-                watermarked = self._watermark.apply_watermark(samples, sample_rate=self._model.sr)
-                outputs.append(AudioPiece(row.request.id, watermarked.astype("float32", copy=False), final=True))
+            logger.exception("S3Gen failed on %d rows", len(finished) + len(due))
+            for row, _final in pieces:
+                if row in self._active:
+                    self._leave(row)
+            return [RequestFailed(row.request.id, error) for row in [*whole, *(row for row, _ in pieces)]]
         return outputs
+
+    def _tokens(self, row: TurboRow, final: bool) -> torch.Tensor:
+        silence = [SILENCE] * 3 if final else []
+        return torch.tensor(row.speech_tokens + silence, device=self._device)
+
+    def _whole(self, row: TurboRow, waveform: torch.Tensor) -> AudioPiece:
+        # Perth's network, run with autograd on, grows host memory (devnen #164): the caller's inference_mode.
+        samples = waveform.detach().cpu().numpy()
+        watermarked = self._watermark.apply_watermark(samples, sample_rate=self._model.sr)
+        return AudioPiece(row.request.id, watermarked.astype("float32", copy=False), final=True)
+
+    def _piece(self, row: TurboRow, waveform: torch.Tensor, final: bool) -> list[EngineOutput]:
+        assert row.marker is not None
+        samples = row.marker.push(waveform.detach().cpu().numpy(), final=final)
+        if not final:
+            row.piece_tokens = min(2 * row.piece_tokens, LONGEST_PIECE_FACTOR * self._stream_tokens)
+            row.next_piece_at = len(row.speech_tokens) + row.piece_tokens
+            if samples.size == 0:
+                return []
+        return [AudioPiece(row.request.id, samples, final=final)]
 
     def _leave(self, row: TurboRow) -> None:
         """Free the row's slot, moving the last active row into it so active rows stay in the first slots."""
