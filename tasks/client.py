@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 import uuid
@@ -250,20 +251,29 @@ class JobClient:
         """Empty the job's stream (its caller has gone); the key keeps its TTL, so nothing outlives the job."""
         await self._redis.xtrim(events_key(job_id), maxlen=0, approximate=False)
 
-    async def progress_since(self, job_id: str, cursor: str) -> tuple[list[dict[str, Any]], str]:
-        """Progress outputs (and the final output once COMPLETED) after event id `cursor`, and the new cursor."""
+    async def stream_since(self, job_id: str, cursor: str) -> tuple[list[dict[str, Any]], str]:
+        """What `/stream/{id}` gives after event id `cursor`, and the new cursor: progress, or for a job that
+        streams its audio (custom `stream: true`) the pieces of 16-bit PCM, then the final output once COMPLETED.
+        Audio pieces handed out are removed from the stream (Runpod's stream is consumed as it is read)."""
         start = "-" if cursor == "0" else f"({cursor}"
         outputs: list[dict[str, Any]] = []
+        audio_bytes = 0
         entries: Any = await self._redis.xrange(events_key(job_id), min=start, max="+")
         for entry_id, raw_fields in entries:
             event = _event(entry_id, raw_fields)
             cursor = event.id
             if event.type == "progress":
                 outputs.append({"progress": f"{as_text(event.fields['done'])}/{as_text(event.fields['total'])}"})
+            elif event.type == "audio":
+                pcm = event.fields["data"]
+                audio_bytes += len(pcm)
+                outputs.append(pcm_piece(pcm, self._settings.output_sample_rate))
             elif event.type == "status" and event.status == JobStatus.COMPLETED:
                 record = await self.get(job_id)
                 if record is not None and record.output is not None:
                     outputs.append(record.output)
+        if audio_bytes:
+            await self._audio_read(job_id, cursor, audio_bytes)
         return outputs, cursor
 
     async def set_field(self, job_id: str, name: str, value: str) -> None:
@@ -303,6 +313,11 @@ def _time_limits(execution_timeout_s: float | None) -> dict[str, float | None]:
         "soft_time_limit": execution_timeout_s,
         "time_limit": execution_timeout_s + max(5.0, execution_timeout_s * 0.1),
     }
+
+
+def pcm_piece(pcm: bytes, sample_rate: int) -> dict[str, Any]:
+    """One streamed piece of a custom job's audio, as `/stream/{id}` and the Runpod handler give it."""
+    return {"audio_base64": base64.b64encode(pcm).decode(), "sample_rate": sample_rate, "encoding": "pcm_s16le"}
 
 
 def _event(entry_id: bytes, raw_fields: dict[bytes, bytes]) -> JobEvent:

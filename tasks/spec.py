@@ -64,5 +64,12 @@ class SynthesisSpec(BaseModel):
     output_shape: OutputShape = "openai"
     publish_audio: bool = False
     """Publish encoded audio on the job's event stream as it is made (a caller is waiting for the bytes)."""
+    stream_pcm: bool = False
+    """Publish 16-bit PCM pieces on the job's event stream as they are made, for `/stream/{id}` (custom API)."""
     store_output: bool = True
     """Upload the result to the object store (if one is configured) and put its URL in the output."""
+
+    @property
+    def heard_live(self) -> bool:
+        """Someone takes the audio as it is made, so the engine streams it (which costs it more)."""
+        return self.publish_audio or self.stream_pcm

@@ -16,6 +16,7 @@ import pytest
 import redis
 import runpod
 
+from tasks.jobs import events_key, record_key
 from tests.conftest import Stack, redis_db_url, start_stack, stop_stack
 from tests.support.api import assert_error
 from tests.support.jobs import speech_text
@@ -207,6 +208,23 @@ def test_sdk_stream_yields_progress_then_the_output(endpoint: runpod.Endpoint) -
     total = int(progress[0].split("/")[1])
     assert total >= 2 and progress == [f"{done}/{total}" for done in range(total + 1)]
     assert outputs[-1]["status"] == "success"
+
+
+def test_sdk_stream_of_a_streaming_job_yields_its_pcm_then_the_output(endpoint: runpod.Endpoint, stack: Stack) -> None:
+    job = endpoint.run({"input": {"text": speech_text(3), "stream": True, "response_format": "wav"}})
+    outputs = list(job.stream())
+    pieces = [item for item in outputs if "audio_base64" in item and "status" not in item]
+    assert len(pieces) >= 2 and all(p["sample_rate"] == 24000 and p["encoding"] == "pcm_s16le" for p in pieces)
+    pcm = b"".join(base64.b64decode(p["audio_base64"]) for p in pieces)
+    final = outputs[-1]
+    assert final["status"] == "success" and "audio_url" in final
+    # The streamed PCM is the job's audio: the stored WAV carries the same samples.
+    stored = httpx.get(final["audio_url"]).content
+    assert stored[44:] == pcm
+    # Consumed as read: none of it is left waiting in Redis.
+    assert int(stack.redis.hget(record_key(job.job_id), "audio_unread") or 0) == 0
+    entries: Any = stack.redis.xrange(events_key(job.job_id))
+    assert not [fields for _, fields in entries if fields[b"type"] == b"audio"]
 
 
 # --- plain HTTP ---

@@ -178,7 +178,12 @@ def test_the_preview_is_exactly_what_the_engine_receives(
     # The stored job through the worker's own pipeline and engine server, around the real engine: the same texts.
     engine, client = recorded
     engine.texts.clear()
-    hooks = PipelineHooks(on_audio=lambda _: None, on_progress=lambda _done, _total: True, keep_going=lambda: True)
+    hooks = PipelineHooks(
+        on_audio=lambda _: None,
+        on_samples=lambda _: None,
+        on_progress=lambda _done, _total: True,
+        keep_going=lambda: True,
+    )
     spec = SynthesisSpec.model_validate(record.request)
     SynthesisPipeline(client, stack.settings).run(spec, None, hooks, request_prefix=state["id"])
     assert engine.texts == shown

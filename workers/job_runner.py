@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from tasks.jobs import ERROR_TYPE_FIELD, REQUEST_REJECTED, JobRecord, JobStatus
 from tasks.spec import CONTENT_TYPES, FILE_EXTENSIONS, SynthesisSpec
 from voices.errors import UnknownVoiceError, VoicePathError
 from voices.registry import VoiceRegistry
+from workers.audio.loudness import to_int16
 from workers.engine_host.client import EngineLost
 from workers.engines.base import EngineError
 from workers.job_updates import CallerNotReading, JobUpdates
@@ -88,10 +90,10 @@ class JobRunner:
         job_id = record.id
         try:
             spec = SynthesisSpec.model_validate(record.request)
+            publish = partial(self.updates.publish_audio, job_id, attempt)
             hooks = PipelineHooks(
-                on_audio=(
-                    (lambda data: self.updates.publish_audio(job_id, attempt, data)) if spec.publish_audio else _discard
-                ),
+                on_audio=publish if spec.publish_audio else _discard,
+                on_samples=(lambda samples: publish(to_int16(samples).tobytes())) if spec.stream_pcm else _discard,
                 on_progress=lambda done, total: self._progress(record, done, total),
                 keep_going=lambda: not self.updates.cancelled(job_id),
             )
@@ -152,5 +154,5 @@ def _base64(audio: bytes) -> str:
     return base64.b64encode(audio).decode()
 
 
-def _discard(_: bytes) -> None:
+def _discard(_: object) -> None:
     return None

@@ -52,6 +52,9 @@ class SynthesisResult:
 @dataclass(frozen=True)
 class PipelineHooks:
     on_audio: Callable[[bytes], None]
+    """Encoded audio, as it is made."""
+    on_samples: Callable[[Audio], None]
+    """The same audio before encoding (at most ENCODE_SLICE_S at a time), as it is made."""
     on_progress: Callable[[int, int], bool]
     """Told chunks done and total; answers whether to go on (False: the job was cancelled)."""
     keep_going: Callable[[], bool]
@@ -83,7 +86,7 @@ class SynthesisPipeline:
         params = generation_params(spec)
         # Streaming costs the engine more (S3Gen runs again for each piece): only when someone hears it live.
         requests = [
-            ChunkRequest(f"{request_prefix}:{index}", chunk, reference_audio, params, index, stream=spec.publish_audio)
+            ChunkRequest(f"{request_prefix}:{index}", chunk, reference_audio, params, index, stream=spec.heard_live)
             for index, chunk in enumerate(chunks)
         ]
         engine_rate = self._engine.info.sample_rate
@@ -99,6 +102,7 @@ class SynthesisPipeline:
             samples_out += len(samples)
             # Encode in short slices so the first bytes of a long chunk go out before the rest is encoded.
             for start in range(0, len(samples), slice_length):
+                hooks.on_samples(samples[start : start + slice_length])
                 data = encoder.write(samples[start : start + slice_length])
                 if data:
                     encoded.extend(data)

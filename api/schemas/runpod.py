@@ -52,6 +52,11 @@ class CustomInput(BaseModel):
         default=True, description="Spell out numbers, symbols and abbreviations (English; TEXT_NORMALIZATION)."
     )
     response_format: AudioFormat = Field(default="opus", description="Opus in Ogg (`.ogg`), as the seed returned.")
+    stream: bool = Field(
+        default=False,
+        description="Also stream the audio as it is made: `/stream/{id}` gives pieces of base64 16-bit PCM "
+        "(`audio_base64`, `sample_rate`, `encoding`), then the final output.",
+    )
 
 
 OPENAI_INPUT = "openai"

@@ -66,6 +66,7 @@ class JobService:
             response_format=custom.response_format,
             sampling=sampling,
             output_shape="custom",
+            stream_pcm=custom.stream,
         )
 
     def preview(self, request: RunRequest) -> SpeechPreview:
@@ -129,7 +130,7 @@ class JobService:
         """Progress since the previous call: Runpod's stream is consumed as it is read."""
         record = await self._record(job_id)
         cursor = record.extra.get(STREAM_CURSOR_FIELD, "0")
-        chunks, cursor = await self._jobs.progress_since(job_id, cursor)
+        chunks, cursor = await self._jobs.stream_since(job_id, cursor)
         await self._jobs.set_field(job_id, STREAM_CURSOR_FIELD, cursor)
         return JobStream(status=record.status, stream=[StreamChunk(output=chunk) for chunk in chunks])
 
