@@ -3,6 +3,7 @@ checkpoint (bench/checkpoint.py) and runs the library's code, its pool children 
 
 from __future__ import annotations
 
+import base64
 import io
 import os
 import signal
@@ -38,6 +39,7 @@ def turbo_stack(checkpoints: Checkpoints, tmp_path_factory: pytest.TempPathFacto
         ENGINE_MAX_BATCH="4",
         ENGINE_MAX_SPEECH_TOKENS="200",
         ENGINE_THREADS="2",
+        STREAM_TOKENS="5",
         WORKER_CONCURRENCY="2",
     )
     yield running
@@ -99,6 +101,25 @@ def test_runsync_that_waits_in_the_queue_past_five_seconds_completes(turbo_stack
     state = reply.json()
     assert state["status"] == "COMPLETED" and state["delayTime"] > 5000, state
     assert state["output"]["sample_rate"] == 24000 and state["output"]["duration_sec"] > 0.1
+
+
+def test_a_streaming_job_gives_pieces_of_a_chunk_before_the_chunk_is_done(turbo_stack: Stack) -> None:
+    # Sampled hot, the random model seldom says its stop token (a few in a thousand a step), so the one chunk runs
+    # long; its pieces come after 5, 15, 35, 75... tokens (STREAM_TOKENS=5 here, doubling), then the rest.
+    body = {"input": {"text": SENTENCE, "stream": True, "temperature": 5.0, "response_format": "wav"}}
+    job_id = httpx.post(f"{turbo_stack.base_url}/run", json=body).json()["id"]
+    items: list[dict[str, object]] = []
+    while not items or items[-1].get("status") != "success":
+        reply = httpx.get(f"{turbo_stack.base_url}/stream/{job_id}", timeout=30).json()
+        items += [chunk["output"] for chunk in reply["stream"]]
+        if reply["status"] in ("FAILED", "CANCELLED", "TIMED_OUT"):
+            pytest.fail(f"the job ended {reply}")
+        time.sleep(0.2)
+    pcm = b"".join(base64.b64decode(str(item["audio_base64"])) for item in items if "encoding" in item)
+    tokens = len(pcm) // 2 // 960 - 3  # Turbo speaks 960 samples a token, and generate appends three silent ones
+    assert len(pcm) // 2 % 960 == 0 and tokens >= 15, items
+    done = items.index({"progress": "1/1"})
+    assert len([item for item in items[:done] if "audio_base64" in item]) >= 2, items
 
 
 def test_the_checkpoint_says_what_it_is(checkpoints: Checkpoints) -> None:

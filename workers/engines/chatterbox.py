@@ -387,6 +387,7 @@ class ChatterboxEngine:
             limits = TurboLimits(
                 max_batch=settings.engine_max_batch,
                 max_new_tokens=settings.engine_max_speech_tokens,
+                stream_tokens=settings.stream_tokens,
                 # Byte-level BPE gives at most a token per byte; two a character covers text far beyond English.
                 max_text_tokens=2 * settings.max_chunk_chars,
                 kv_cache_bytes=settings.engine_kv_cache_mb << 20,
