@@ -16,14 +16,10 @@ from redis.exceptions import RedisError
 
 from core.redis_clients import blocking_slice_s
 from core.settings import Settings
-from tasks import names
+from tasks import lifecycle, names
 from tasks.jobs import (
-    ACTIVE_STATUSES,
-    AUDIO_READ_SCRIPT,
     QUEUED_SET,
     RUNNING_SET,
-    SUBMIT_SCRIPT,
-    TRANSITION_SCRIPT,
     JobRecord,
     JobStatus,
     TransitionResult,
@@ -31,16 +27,11 @@ from tasks.jobs import (
     events_key,
     record_key,
     stat_key,
-    transition_args,
-    transition_result,
 )
 from tasks.presence import PRESENCE_PREFIX, WorkerState
-from tasks.publish import TaskPublisher, task_envelope
+from tasks.publish import task_envelope, webhook_envelope
 from tasks.spec import SynthesisSpec
-from tasks.status import DEFAULT_WEBHOOK_EVENTS, WEBHOOK_EVENTS_FIELD, webhook_task_args
-
-RETRYABLE_STATUSES = frozenset({JobStatus.FAILED, JobStatus.TIMED_OUT})
-_CLEARED_ON_RETRY = ("output", "error", "finished_at", "started_at")
+from tasks.status import DEFAULT_WEBHOOK_EVENTS, WEBHOOK_EVENTS_FIELD
 
 
 class QueueUnavailable(Exception):
@@ -70,10 +61,7 @@ class JobClient:
         self._settings = settings
         self._redis = client
         self._celery = celery_app
-        self._publisher = TaskPublisher(celery_app, client)
-        self._transition = client.register_script(TRANSITION_SCRIPT)
-        self._submit = client.register_script(SUBMIT_SCRIPT)
-        self._mark_read = client.register_script(AUDIO_READ_SCRIPT)
+        self._scripts = lifecycle.Scripts(client)
         # Records expire on their own; ids still in the queued set long after any job's lifetime are stale.
         self._stale_after_s = max(settings.job_ttl_s, settings.sync_job_ttl_s) * 4
 
@@ -106,37 +94,26 @@ class JobClient:
         if webhook:
             record.extra[WEBHOOK_EVENTS_FIELD] = json.dumps(sorted(set(webhook_events)))
         # The record and the task message go in one transaction: no record without its message, one round trip.
-        envelope = task_envelope(
-            self._celery,
-            names.SYNTHESIZE,
-            record.id,
-            [record.id],
-            settings.tts_queue,
-            **_time_limits(execution_timeout_s),
+        envelope = self._synthesis_envelope(record.id, execution_timeout_s)
+        call = lifecycle.submit(
+            record,
+            envelope,
+            queue=settings.tts_queue,
+            stale_before=record.created_at - self._stale_after_s,
+            max_queue_depth=max_queue_depth,
         )
-        fields = [item for pair in {**record.to_hash(), **record.extra}.items() for item in pair]
         try:
-            depth = await self._submit(
-                keys=[record_key(record.id), events_key(record.id), QUEUED_SET, settings.tts_queue],
-                args=[
-                    record.id,
-                    repr(record.created_at),
-                    repr(record.created_at - self._stale_after_s),
-                    max_queue_depth if max_queue_depth is not None else -1,
-                    record.ttl_s,
-                    json.dumps(envelope),
-                    *fields,
-                ],
-            )
+            depth = await self._scripts(call)
         except RedisError as exc:
             raise QueueUnavailable(str(exc)) from exc
         if depth < 0:
             raise QueueFull(-int(depth) - 1)
         return record
 
-    async def _publish(self, job_id: str, execution_timeout_s: float | None) -> None:
-        await self._publisher.publish(
-            names.SYNTHESIZE, job_id, [job_id], self._settings.tts_queue, **_time_limits(execution_timeout_s)
+    def _synthesis_envelope(self, job_id: str, execution_timeout_s: float | None) -> dict[str, Any]:
+        queue = self._settings.tts_queue
+        return task_envelope(
+            self._celery, names.SYNTHESIZE, job_id, [job_id], queue, **_time_limits(execution_timeout_s)
         )
 
     async def get(self, job_id: str) -> JobRecord | None:
@@ -147,29 +124,28 @@ class JobClient:
         record = await self.get(job_id)
         if record is None:
             return TransitionResult(applied=False, previous=None)
-        fields = {"finished_at": repr(time.time())}
-        result = await self._move(record, JobStatus.CANCELLED, ACTIVE_STATUSES, record.retention_s, fields)
+        call = lifecycle.cancel(record, now=time.time(), stream_maxlen=self._settings.audio_stream_maxlen)
+        result = lifecycle.moved(await self._scripts(call))
         if result.applied:
             await self._notify_webhook(job_id, "completed")
         return result
 
     async def _notify_webhook(self, job_id: str, event: str) -> None:
         record = await self.get(job_id)
-        args = webhook_task_args(record, event) if record else None
-        if args:
-            await self._publisher.publish(
-                names.DELIVER_WEBHOOK, str(uuid.uuid4()), list(args), self._settings.service_queue
-            )
+        message = webhook_envelope(self._celery, self._settings, record, event) if record else None
+        if message is not None:
+            await self._redis.lpush(*message)
 
     async def retry(self, job_id: str) -> TransitionResult:
         record = await self.get(job_id)
         if record is None:
             return TransitionResult(applied=False, previous=None)
-        fields = {name: "" for name in _CLEARED_ON_RETRY} | {"attempts": "0", "chunks_done": "0"}
-        result = await self._move(record, JobStatus.IN_QUEUE, RETRYABLE_STATUSES, record.ttl_s, fields)
+        call = lifecycle.retry(record, now=time.time(), stream_maxlen=self._settings.audio_stream_maxlen)
+        result = lifecycle.moved(await self._scripts(call))
         if result.applied:
             timeout = record.extra.get("execution_timeout_s")
-            await self._publish(job_id, float(timeout) if timeout else None)
+            envelope = self._synthesis_envelope(job_id, float(timeout) if timeout else None)
+            await self._redis.lpush(self._settings.tts_queue, json.dumps(envelope))
         return result
 
     async def purge_queue(self) -> int:
@@ -243,9 +219,7 @@ class JobClient:
                 await self._audio_read(job_id, after, audio_bytes)
 
     async def _audio_read(self, job_id: str, last_id: str, audio_bytes: int) -> None:
-        milliseconds, sequence = last_id.split("-")
-        keys = [record_key(job_id), events_key(job_id)]
-        await self._mark_read(keys=keys, args=[f"{milliseconds}-{int(sequence) + 1}", audio_bytes])
+        await self._scripts(lifecycle.audio_read(job_id, last_id, audio_bytes))
 
     async def discard_events(self, job_id: str) -> None:
         """Empty the job's stream (its caller has gone); the key keeps its TTL, so nothing outlives the job."""
@@ -284,25 +258,6 @@ class JobClient:
             return bool(await self._redis.ping())
         except RedisError:
             return False
-
-    async def _move(
-        self,
-        record: JobRecord,
-        to: JobStatus,
-        allowed_from: frozenset[JobStatus],
-        ttl_s: int,
-        fields: dict[str, Any],
-    ) -> TransitionResult:
-        keys, argv = transition_args(
-            record.id,
-            to,
-            allowed_from,
-            now=time.time(),
-            ttl_s=ttl_s,
-            stream_maxlen=self._settings.audio_stream_maxlen,
-            fields=fields,
-        )
-        return transition_result(await self._transition(keys=keys, args=argv))
 
 
 def _time_limits(execution_timeout_s: float | None) -> dict[str, float | None]:

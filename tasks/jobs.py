@@ -204,43 +204,6 @@ class TransitionResult:
     """Status before the attempt; None when no record exists (unknown or expired id)."""
 
 
-def transition_args(
-    record_id: str,
-    to: JobStatus,
-    allowed_from: frozenset[JobStatus],
-    *,
-    now: float,
-    ttl_s: int,
-    stream_maxlen: int,
-    fields: Mapping[str, str],
-) -> tuple[list[str], list[str]]:
-    """Keys and argv for TRANSITION_SCRIPT (shared by the sync worker side and the async API side)."""
-    stat = STAT_FOR_STATUS.get(to)
-    keys = [
-        record_key(record_id),
-        events_key(record_id),
-        QUEUED_SET,
-        RUNNING_SET,
-        stat_key(stat) if stat else "",
-    ]
-    argv = [
-        to.value,
-        repr(now),
-        ",".join(sorted(s.value for s in allowed_from)),
-        str(ttl_s),
-        str(stream_maxlen),
-    ]
-    for name, value in fields.items():
-        argv += [name, value]
-    return keys, argv
-
-
-def transition_result(raw: list[Any]) -> TransitionResult:
-    applied_from, current = raw
-    previous = JobStatus(as_text(current)) if current else None
-    return TransitionResult(applied=bool(applied_from), previous=previous)
-
-
 # Claims a job for one attempt in one round trip: counts the attempt, moves it to IN_PROGRESS (again, after a lost
 # worker), keeps the first start time, and returns the record as HGETALL would; false when the job is not runnable.
 # KEYS: record, events, queued set, running set, retried counter.  ARGV: now, stream maxlen.
@@ -261,10 +224,6 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'type', 'status', 'stat
 redis.call('EXPIRE', KEYS[2], ttl)
 return redis.call('HGETALL', KEYS[1])
 """
-
-
-def begin_attempt_keys(record_id: str) -> list[str]:
-    return [record_key(record_id), events_key(record_id), QUEUED_SET, RUNNING_SET, stat_key("retried")]
 
 
 # Admits and enqueues a job in one round trip: prunes stale queued ids, refuses when the queue is full (returns

@@ -1,8 +1,10 @@
-"""Publishing Celery tasks from asyncio without blocking the event loop.
+"""Celery task messages, built as Celery builds them, for an LPUSH onto the queue's list (what kombu's Redis
+transport does): inside the admission script (one round trip: record and message together), from asyncio (Celery's
+`send_task` is synchronous I/O) and from the workers alike, so every task message is made one way.
 
-Celery's `send_task` is synchronous I/O. This builds the exact protocol-2 message Celery builds (with
-`app.amqp.as_task_v2`) and pushes it the way kombu's Redis transport does (LPUSH onto the queue's list), on
-redis.asyncio. tests/test_publish.py checks the envelope against one made by `send_task` itself.
+The protocol-2 message comes from Celery's own `app.amqp.as_task_v2`; the envelope around it is kombu's Redis
+transport's. tests/test_publish.py checks the whole against one made by `send_task` itself, on every test run, so a
+kombu release that changes it fails there.
 """
 
 from __future__ import annotations
@@ -12,8 +14,12 @@ import json
 import uuid
 from typing import Any
 
-import redis.asyncio as aioredis
 from celery import Celery
+
+from core.settings import Settings
+from tasks import names
+from tasks.jobs import JobRecord
+from tasks.status import webhook_task_args
 
 
 def task_envelope(
@@ -53,12 +59,11 @@ def task_envelope(
     }
 
 
-class TaskPublisher:
-    def __init__(self, app: Celery, client: aioredis.Redis) -> None:
-        self._app = app
-        self._redis = client
-
-    async def publish(self, name: str, task_id: str, args: list[Any], queue: str, **time_limits: float | None) -> None:
-        """Push the task; `time_limits` are task_envelope's `soft_time_limit` and `time_limit`."""
-        envelope = task_envelope(self._app, name, task_id, args, queue, **time_limits)
-        await self._redis.lpush(queue, json.dumps(envelope))
+def webhook_envelope(app: Celery, settings: Settings, record: JobRecord, event: str) -> tuple[str, str] | None:
+    """The webhook delivery task for this job's event, as (queue, message) to LPUSH; None when the job's caller
+    did not ask for this event. The API and the workers both publish webhooks this way."""
+    args = webhook_task_args(record, event)
+    if args is None:
+        return None
+    envelope = task_envelope(app, names.DELIVER_WEBHOOK, str(uuid.uuid4()), list(args), settings.service_queue)
+    return settings.service_queue, json.dumps(envelope)

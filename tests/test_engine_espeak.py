@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from core.settings import Settings
+from tasks.models import served_model
 from workers.engines.base import (
     Audio,
     AudioPiece,
@@ -18,7 +19,7 @@ from workers.engines.base import (
     run_to_completion,
 )
 from workers.engines.espeak import ESPEAK_SAMPLE_RATE, EspeakEngine
-from workers.engines.factory import create_engine, model_name
+from workers.engines.factory import create_engine
 
 SENTENCE = "The quick brown fox jumps over the lazy dog, and then it runs back home."
 WORDS_PER_MINUTE = 175
@@ -157,4 +158,4 @@ def test_factory_builds_espeak() -> None:
     settings = make_settings(tts_engine="espeak")
 
     assert isinstance(create_engine(settings), EspeakEngine)
-    assert model_name(settings) == "espeak"
+    assert served_model(settings) == create_engine(settings).name == "espeak"

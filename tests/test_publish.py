@@ -1,18 +1,16 @@
-"""Our asyncio publisher must put on the queue exactly what Celery's own send_task puts there."""
+"""Our task messages must be exactly what Celery's own send_task puts on the queue (for the installed kombu)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
 import redis
-import redis.asyncio as aioredis
 
 from core.settings import Settings
 from tasks import names
 from tasks.celery_app import create_celery_app
-from tasks.publish import TaskPublisher
+from tasks.publish import task_envelope
 from tests.conftest import TEST_REDIS_URL
 
 VARIABLE = {"delivery_tag", "reply_to"}
@@ -30,15 +28,10 @@ def test_envelope_matches_send_task(redis_client: redis.Redis) -> None:
     app.send_task(names.SYNTHESIZE, args=["job-1"], task_id="job-1", soft_time_limit=5, time_limit=10)
     theirs = _pop(redis_client, settings.tts_queue)
 
-    async def publish() -> None:
-        client = aioredis.Redis.from_url(TEST_REDIS_URL)
-        await TaskPublisher(app, client).publish(
-            names.SYNTHESIZE, "job-1", ["job-1"], settings.tts_queue, soft_time_limit=5, time_limit=10
-        )
-        await client.aclose()
-
-    asyncio.run(publish())
-    ours = _pop(redis_client, settings.tts_queue)
+    envelope = task_envelope(
+        app, names.SYNTHESIZE, "job-1", ["job-1"], settings.tts_queue, soft_time_limit=5, time_limit=10
+    )
+    ours = json.loads(json.dumps(envelope))
 
     assert ours["body"] == theirs["body"]
     assert {k: v for k, v in ours.items() if k not in ("headers", "properties")} == {

@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 import redis
 
 from core.settings import Settings
-from tasks.jobs import (
-    ACTIVE_STATUSES,
-    BEGIN_ATTEMPT_SCRIPT,
-    PUBLISH_AUDIO_SCRIPT,
-    TRANSITION_SCRIPT,
-    JobRecord,
-    JobStatus,
-    TransitionResult,
-    as_text,
-    begin_attempt_keys,
-    events_key,
-    record_key,
-    transition_args,
-    transition_result,
-)
+from tasks import lifecycle
+from tasks.jobs import JobRecord, JobStatus, TransitionResult, as_text, events_key, record_key
 from tasks.metrics import (
     AUDIO_SECONDS_KEY,
     ENGINE_SECONDS_KEY,
@@ -45,9 +31,7 @@ class JobUpdates:
         self._stream_maxlen = settings.audio_stream_maxlen
         self._audio_max_bytes = settings.audio_stream_max_bytes
         self._audio_stall_s = settings.audio_stream_stall_s
-        self._transition = client.register_script(TRANSITION_SCRIPT)
-        self._begin = client.register_script(BEGIN_ATTEMPT_SCRIPT)
-        self._publish = client.register_script(PUBLISH_AUDIO_SCRIPT)
+        self._scripts = lifecycle.Scripts(client)
 
     def get(self, job_id: str) -> JobRecord | None:
         raw = self._redis.hgetall(record_key(job_id))
@@ -59,10 +43,8 @@ class JobUpdates:
         Returns the record, or None when the job was cancelled, finished or expired meanwhile and must not run.
         A redelivery after a lost worker finds the job IN_PROGRESS and runs it again as the next attempt.
         """
-        raw = self._begin(keys=begin_attempt_keys(job_id), args=[repr(time.time()), self._stream_maxlen])
-        if not raw:
-            return None
-        return JobRecord.from_hash(dict(zip(raw[::2], raw[1::2], strict=True)))
+        call = lifecycle.begin_attempt(job_id, now=time.time(), stream_maxlen=self._stream_maxlen)
+        return lifecycle.claimed(self._scripts(call))
 
     def progress(self, job_id: str, done: int, total: int) -> bool:
         """Record progress; answers False when the job has been cancelled (or expired) and should stop."""
@@ -89,10 +71,12 @@ class JobUpdates:
         when it reads nothing for AUDIO_STREAM_STALL_S."""
         if not data:
             return
-        keys = [record_key(job_id), events_key(job_id)]
+        call = lifecycle.publish_audio(
+            job_id, attempt, data, stream_maxlen=self._stream_maxlen, max_unread=self._audio_max_bytes
+        )
         waiting_since, seen_unread = time.monotonic(), -1
         while True:
-            outcome, unread = self._publish(keys=keys, args=[attempt, data, self._stream_maxlen, self._audio_max_bytes])
+            outcome, unread = self._scripts(call)
             if outcome >= 0:
                 return
             if unread != seen_unread:
@@ -113,14 +97,13 @@ class JobUpdates:
         error: str | None = None,
         fields: dict[str, str] | None = None,
     ) -> TransitionResult:
-        record_fields = {"finished_at": repr(time.time()), **(fields or {})}
-        if output is not None:
-            record_fields["output"] = json.dumps(output, separators=(",", ":"))
-        if error is not None:
-            record_fields["error"] = error
-        result = self._move(record, status, frozenset({JobStatus.IN_PROGRESS}), record.retention_s, record_fields)
+        now = time.time()
+        call = lifecycle.finish(
+            record, status, now=now, stream_maxlen=self._stream_maxlen, output=output, error=error, fields=fields
+        )
+        result = lifecycle.moved(self._scripts(call))
         if result.applied and status == JobStatus.COMPLETED and fields:
-            self._count_completed(record, float(record_fields["finished_at"]), fields)
+            self._count_completed(record, now, fields)
         return result
 
     def _count_completed(self, record: JobRecord, finished_at: float, metrics: dict[str, str]) -> None:
@@ -136,26 +119,9 @@ class JobUpdates:
 
     def fail_before_start(self, record: JobRecord, error: str) -> TransitionResult:
         """End a job that will not run again (too many attempts) without it ever reaching the engine."""
-        fields = {"finished_at": repr(time.time()), "error": error}
-        return self._move(record, JobStatus.FAILED, ACTIVE_STATUSES, record.retention_s, fields)
+        call = lifecycle.fail_before_start(record, error, now=time.time(), stream_maxlen=self._stream_maxlen)
+        return lifecycle.moved(self._scripts(call))
 
-    def _move(
-        self,
-        record: JobRecord,
-        to: JobStatus,
-        allowed_from: frozenset[JobStatus],
-        ttl_s: int,
-        fields: dict[str, str],
-        *,
-        now: float | None = None,
-    ) -> TransitionResult:
-        keys, argv = transition_args(
-            record.id,
-            to,
-            allowed_from,
-            now=now or time.time(),
-            ttl_s=ttl_s,
-            stream_maxlen=self._stream_maxlen,
-            fields=fields,
-        )
-        return transition_result(self._transition(keys=keys, args=argv))
+    def enqueue(self, queue: str, message: str) -> None:
+        """Put a task message on its queue (tasks/publish.py builds it)."""
+        self._redis.lpush(queue, message)

@@ -22,9 +22,9 @@ from celery import Celery
 from standardwebhooks.webhooks import Webhook
 
 from core.settings import Settings
-from tasks import names
 from tasks.jobs import JobRecord, record_key
-from tasks.status import WEBHOOK_ATTEMPTS_FIELD, WEBHOOK_STATE_FIELD, webhook_events, webhook_task_args
+from tasks.publish import webhook_envelope
+from tasks.status import WEBHOOK_ATTEMPTS_FIELD, WEBHOOK_STATE_FIELD, webhook_events
 from workers.job_updates import JobUpdates
 from workers.ssrf import AllowList, TargetRefused, check_target
 
@@ -66,9 +66,9 @@ class WebhookNotifier:
         if not record.webhook or event not in webhook_events(record):
             return
         latest = self._updates.get(record.id)
-        args = webhook_task_args(latest, event) if latest else None
-        if args:
-            self._app.send_task(names.DELIVER_WEBHOOK, args=args, queue=self._settings.service_queue)
+        message = webhook_envelope(self._app, self._settings, latest, event) if latest else None
+        if message is not None:
+            self._updates.enqueue(*message)
 
     def progress(self, record: JobRecord) -> None:
         now = time.monotonic()

@@ -31,6 +31,7 @@ import numpy.typing as npt
 
 from core.settings import ChatterboxVariant, Settings
 from tasks.languages import MULTILINGUAL_LANGUAGES, primary_subtag
+from tasks.models import CHATTERBOX_MODELS
 from workers.engines.base import (
     Audio,
     AudioPiece,
@@ -228,10 +229,10 @@ class MultilingualVariant(Variant):
 
 
 VARIANTS: Mapping[ChatterboxVariant, Variant] = {
-    "turbo": TurboVariant("turbo", "chatterbox-turbo", "chatterbox.tts_turbo", "ChatterboxTurboTTS"),
-    "standard": StandardVariant("standard", "chatterbox", "chatterbox.tts", "ChatterboxTTS"),
+    "turbo": TurboVariant("turbo", CHATTERBOX_MODELS["turbo"], "chatterbox.tts_turbo", "ChatterboxTurboTTS"),
+    "standard": StandardVariant("standard", CHATTERBOX_MODELS["standard"], "chatterbox.tts", "ChatterboxTTS"),
     "multilingual": MultilingualVariant(
-        "multilingual", "chatterbox-multilingual", "chatterbox.mtl_tts", "ChatterboxMultilingualTTS"
+        "multilingual", CHATTERBOX_MODELS["multilingual"], "chatterbox.mtl_tts", "ChatterboxMultilingualTTS"
     ),
 }
 

@@ -17,6 +17,7 @@ import espeakng_loader
 import numpy as np
 
 from core.settings import Settings
+from tasks.models import ESPEAK_MODEL
 from workers.engines.base import (
     Audio,
     AudioPiece,
@@ -175,7 +176,7 @@ class EspeakEngine:
     roughness are off (see `_write_steady_data`), so equal requests give identical audio whatever was spoken before.
     """
 
-    name = "espeak"
+    name = ESPEAK_MODEL
     max_batch = 1
 
     def __init__(self, settings: Settings) -> None:

@@ -21,18 +21,3 @@ def create_engine(settings: Settings) -> Engine:
             return ChatterboxEngine(settings)
         case unreachable:
             assert_never(unreachable)
-
-
-def model_name(settings: Settings) -> str:
-    """The public model name the configured engine serves, e.g. `chatterbox-turbo` or `espeak`."""
-    match settings.tts_engine:
-        case "espeak":
-            from workers.engines.espeak import EspeakEngine
-
-            return EspeakEngine.name
-        case "chatterbox":
-            from workers.engines.chatterbox import VARIANTS
-
-            return VARIANTS[settings.chatterbox_variant].model_name
-        case unreachable:
-            assert_never(unreachable)

@@ -1,0 +1,142 @@
+"""Continuous batching, measured: the service's throughput with 1 to 16 concurrent jobs through real workers,
+against chatterbox-tts's own `generate` called one job after another on the same inputs, in one run.
+
+Both sides run the real library on a random-weight Turbo checkpoint whose chunks are a few hundred speech tokens
+(bench/turbo_stack.py; noise-like speech). Every job is one chunk of text, sampled at the default settings, so the
+two sides speak different lengths of the same texts: throughput is seconds of audio per wall-clock second. Jobs go
+through `/runsync` (the whole chunk voiced at once; streaming's extra S3Gen work is bench/streaming.py's subject).
+The library side runs in a process of its own, so the two models are never in memory together.
+
+Run: `python -m bench.batching [--levels 1,2,4,8,16]`. Target here (2 CPU cores): 8 concurrent jobs reach at
+least 2.5x the sequential library's throughput.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from bench.turbo_stack import SENTENCES, turbo_checkpoint, turbo_stack
+
+THREADS = 2
+
+
+@dataclass(frozen=True)
+class Level:
+    jobs: int
+    wall_s: float
+    audio_s: float
+    latencies_s: list[float]
+
+    @property
+    def throughput(self) -> float:
+        return self.audio_s / self.wall_s
+
+
+def library_sequential(checkpoint: Path, texts: list[str]) -> dict[str, object]:
+    """In this process: chatterbox's own generate, one text after the other (the baseline)."""
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    import torch
+    from chatterbox.tts_turbo import ChatterboxTurboTTS
+
+    torch.set_num_threads(THREADS)
+    model = ChatterboxTurboTTS.from_local(str(checkpoint), "cpu")
+    with torch.inference_mode():
+        model.generate("Warm up.")
+        latencies, audio = [], 0.0
+        started = time.perf_counter()
+        for text in texts:
+            begun = time.perf_counter()
+            wav = model.generate(text)
+            latencies.append(time.perf_counter() - begun)
+            audio += wav.shape[-1] / model.sr
+        wall = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"wall_s": wall, "audio_s": audio, "latencies_s": latencies, "peak_rss_mb": peak_mb}
+
+
+def service_level(base_url: str, texts: list[str]) -> Level:
+    def one(text: str) -> tuple[float, float]:
+        started = time.perf_counter()
+        reply = httpx.post(f"{base_url}/runsync", json={"input": {"text": text}}, timeout=3600)
+        state = reply.json()
+        if state.get("status") != "COMPLETED":
+            raise RuntimeError(f"job did not complete: {state}")
+        return time.perf_counter() - started, float(state["output"]["duration_sec"])
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(len(texts)) as pool:
+        results = list(pool.map(one, texts))
+    return Level(len(texts), time.perf_counter() - started, sum(a for _, a in results), [t for t, _ in results])
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--levels", default="1,2,4,8,16")
+    parser.add_argument("--library-baseline", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    levels = [int(n) for n in args.levels.split(",")]
+    texts = (SENTENCES * 2)[: max(levels)]
+    if args.library_baseline:
+        print(json.dumps(library_sequential(args.library_baseline, texts)))
+        return
+    checkpoint = turbo_checkpoint()
+    print(f"checkpoint {checkpoint} (random weights: noise-like speech); {os.cpu_count()} CPU cores")
+    baseline_run = subprocess.run(
+        [sys.executable, "-m", "bench.batching", "--levels", args.levels, "--library-baseline", str(checkpoint)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    baseline = json.loads(baseline_run.stdout.strip().splitlines()[-1])
+    library_throughput = baseline["audio_s"] / baseline["wall_s"]
+    results: list[Level] = []
+    with turbo_stack(
+        checkpoint,
+        ENGINE_MAX_BATCH=str(max(levels)),
+        WORKER_CONCURRENCY=str(max(levels)),
+        ENGINE_THREADS=str(THREADS),
+    ) as stack:
+        service_level(stack.base_url, texts[:1])  # warm: conditionals, allocator
+        for jobs in levels:
+            results.append(service_level(stack.base_url, texts[:jobs]))
+        engine_peak = stack.engine_peak_rss_mb()
+    print(
+        f"library generate, one after another: {len(texts)} jobs, {baseline['audio_s']:.1f} s of audio in "
+        f"{baseline['wall_s']:.1f} s = {library_throughput:.3f} audio s/s; latency p50 "
+        f"{statistics.median(baseline['latencies_s']):.1f} s; peak RSS {baseline['peak_rss_mb']:.0f} MB"
+    )
+    print("each job is one chunk, voiced whole: its first audio is its latency")
+    print("concurrent jobs | audio s/s | vs library | latency p50 | p95")
+    for level in results:
+        p50, p95 = statistics.median(level.latencies_s), _percentile(level.latencies_s, 0.95)
+        print(
+            f"{level.jobs:15d} | {level.throughput:9.3f} | {level.throughput / library_throughput:9.2f}x "
+            f"| {p50:9.1f} s | {p95:5.1f} s"
+        )
+    print(f"engine process peak RSS {engine_peak:.0f} MB")
+    at_eight = next((level for level in results if level.jobs == 8), None)
+    if at_eight is not None:
+        ratio = at_eight.throughput / library_throughput
+        print(f"8 concurrent jobs: {ratio:.2f}x the sequential library (target: at least 2.5x): "
+              f"{'met' if ratio >= 2.5 else 'MISSED'}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

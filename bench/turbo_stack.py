@@ -1,0 +1,101 @@
+"""What the ChatterBox benchmarks share: a random-weight Turbo checkpoint with long chunks, and the whole service
+(API, Redis, a worker whose engine process loads it) running on this machine."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from tests.support.processes import REPO_ROOT, ManagedProcess, engine_process, start_api, start_worker
+from tests.support.s3 import free_port
+
+BENCH_REDIS_URL = "redis://127.0.0.1:6379/13"
+CHECKPOINTS = REPO_ROOT / "data" / "bench-checkpoints"
+MEAN_TOKENS = 200
+"""A few hundred speech tokens a chunk (8 s of speech), as the issues ask; the random T3 draws lengths around it."""
+SENTENCES = [
+    "The quick brown fox jumps over the lazy dog while the band plays a slow and quiet song.",
+    "Every morning the baker opens her shop before dawn and fills the street with the smell of bread.",
+    "A long train crossed the valley at sunset, its windows glowing like a string of lanterns.",
+    "They built the bridge in a single summer, working from first light until the stars came out.",
+    "Somewhere in the old library a clock ticks, counting hours that nobody seems to need.",
+    "The river rose after three days of rain and carried the fallen branches down to the sea.",
+    "Please remember to water the plants on the balcony while we are away for the weekend.",
+    "Our meeting moved to Thursday afternoon, so the report can wait until Wednesday evening.",
+    "High above the harbour, gulls circled the fishing boats that were coming home with the tide.",
+    "He learned to play the violin at sixty and now performs every Sunday in the village square.",
+    "The museum keeps its oldest maps in a cool dark room where only two visitors may enter at once.",
+    "After the storm the whole town came out to clear the roads and share what food they had.",
+    "She painted the door a bright yellow so that friends would find the house without asking.",
+    "Children ran along the beach chasing the waves and shouting whenever the water touched their feet.",
+    "The lighthouse keeper wrote a letter every night, though the mail boat came only once a month.",
+    "In the garden behind the school, the students grow tomatoes, beans and far too many pumpkins.",
+]
+
+
+def turbo_checkpoint(mean_tokens: int = MEAN_TOKENS) -> Path:
+    """A seeded Turbo checkpoint with long chunks, built once and kept under data/ (noise-like speech)."""
+    out = CHECKPOINTS / f"turbo-{mean_tokens}"
+    manifest = out / "checkpoint.json"
+    if manifest.is_file() and json.loads(manifest.read_text())["mean_tokens"] == mean_tokens:
+        return out
+    command = [sys.executable, "-m", "bench.checkpoint", "--variant", "turbo", "--out", str(out)]
+    subprocess.run([*command, "--mean-tokens", str(mean_tokens)], cwd=REPO_ROOT, check=True)
+    return out
+
+
+@dataclass
+class RunningStack:
+    base_url: str
+    api: ManagedProcess
+    worker: ManagedProcess
+
+    def engine_peak_rss_mb(self) -> float:
+        """The engine process's peak resident memory so far."""
+        pid = engine_process(self.worker.process.pid)
+        if pid is None:
+            return float("nan")
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+
+@contextmanager
+def turbo_stack(checkpoint: Path, **settings: str) -> Iterator[RunningStack]:
+    """API and a ChatterBox worker on `checkpoint`, with these settings (environment variables)."""
+    client = redis.Redis.from_url(BENCH_REDIS_URL)
+    client.flushdb()
+    with tempfile.TemporaryDirectory() as tmp:
+        log_dir = Path(tmp)
+        port = free_port()
+        env = {
+            "REDIS_URL": BENCH_REDIS_URL,
+            "DATA_DIR": str(log_dir / "data"),
+            "LOG_LEVEL": "WARNING",
+            "STORAGE_BACKEND": "none",
+            "TTS_ENGINE": "chatterbox",
+            "CHATTERBOX_VARIANT": "turbo",
+            "CHATTERBOX_CHECKPOINT_DIR": str(checkpoint),
+            "CHATTERBOX_DEVICE": "cpu",
+            "MAX_QUEUE_DEPTH": "100000",
+            "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+            **settings,
+        }
+        concurrency = int(env.get("WORKER_CONCURRENCY", "1"))
+        worker = start_worker({**env, "LOG_LEVEL": "INFO"}, log_dir, concurrency=concurrency)
+        api = start_api(env, log_dir, port)
+        try:
+            yield RunningStack(f"http://127.0.0.1:{port}", api, worker)
+        finally:
+            api.stop()
+            worker.stop()
+            client.flushdb()
