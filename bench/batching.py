@@ -27,7 +27,8 @@ from pathlib import Path
 
 import httpx
 
-from bench.turbo_stack import SENTENCES, turbo_checkpoint, turbo_stack
+from bench.texts import SENTENCES
+from bench.turbo_stack import turbo_checkpoint, turbo_stack
 
 THREADS = 2
 

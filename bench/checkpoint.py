@@ -96,6 +96,8 @@ class BuildRequest:
     out: Path
     mean_tokens: float = 40.0
     seed: int = 0
+    reference: Path | None = None
+    """A spoken clip of more than 5 s for the built-in voice; None: espeak's."""
 
     @property
     def stop_probability(self) -> float:
@@ -112,7 +114,10 @@ def build(request: BuildRequest) -> Path:
     partial.mkdir(parents=True)
     torch.manual_seed(request.seed)
     np.random.seed(request.seed)
-    _write_reference_clip(partial / REFERENCE_CLIP)
+    if request.reference is not None:
+        shutil.copyfile(request.reference, partial / REFERENCE_CLIP)
+    else:
+        write_espeak_reference(partial / REFERENCE_CLIP)
     with _quiet_library():
         builder = _BUILDERS[request.variant]
         calibration = builder(request, partial)
@@ -362,20 +367,19 @@ def _recorded_logits(head: Any) -> Iterator[list[tuple[Any, Any]]]:
         handle.remove()
 
 
-def _write_reference_clip(path: Path) -> None:
-    from workers.audio.resample import resample
+def write_espeak_reference(path: Path) -> None:
+    """espeak speaking REFERENCE_TEXT, at its own 22050 Hz (the library resamples references itself)."""
     from workers.engines.base import ChunkRequest, GenerationParams, run_to_completion
     from workers.engines.espeak import EspeakEngine
 
     engine = EspeakEngine(Settings(espeak_words_per_minute=150))
     engine.load()
     spoken = run_to_completion(engine, [ChunkRequest("reference", REFERENCE_TEXT, None, GenerationParams())])
-    samples = resample(spoken["reference"], engine.sample_rate, 24000)
-    pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
+    pcm = (np.clip(spoken["reference"], -1.0, 1.0) * 32767).astype("<i2")
     with wave.open(str(path), "wb") as clip:
         clip.setnchannels(1)
         clip.setsampwidth(2)
-        clip.setframerate(24000)
+        clip.setframerate(engine.sample_rate)
         clip.writeframes(pcm.tobytes())
 
 
@@ -486,13 +490,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="directory to write (replaced if it exists)")
     parser.add_argument("--mean-tokens", type=float, default=40.0, help="mean speech tokens per generate (25/s)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--reference", type=Path, help="a spoken clip of more than 5 s (default: espeak speaking)")
     args = parser.parse_args(argv)
     if args.mean_tokens < 1:
         parser.error("--mean-tokens must be at least 1")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     os.environ.setdefault("TQDM_DISABLE", "1")  # read when torch first imports tqdm
     log.info("%s", NOTICE)
-    out = build(BuildRequest(args.variant, args.out, args.mean_tokens, args.seed))
+    out = build(BuildRequest(args.variant, args.out, args.mean_tokens, args.seed, args.reference))
     log.info("load it with CHATTERBOX_CHECKPOINT_DIR=%s CHATTERBOX_VARIANT=%s", out, args.variant)
     return 0
 

@@ -17,7 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from bench.turbo_stack import SENTENCES, turbo_checkpoint, turbo_stack
+from bench.texts import SENTENCES
+from bench.turbo_stack import turbo_checkpoint, turbo_stack
 
 RUNS_ALONE = 4
 CONCURRENT = 8

@@ -21,24 +21,6 @@ BENCH_REDIS_URL = "redis://127.0.0.1:6379/13"
 CHECKPOINTS = REPO_ROOT / "data" / "bench-checkpoints"
 MEAN_TOKENS = 200
 """A few hundred speech tokens a chunk (8 s of speech), as the issues ask; the random T3 draws lengths around it."""
-SENTENCES = [
-    "The quick brown fox jumps over the lazy dog while the band plays a slow and quiet song.",
-    "Every morning the baker opens her shop before dawn and fills the street with the smell of bread.",
-    "A long train crossed the valley at sunset, its windows glowing like a string of lanterns.",
-    "They built the bridge in a single summer, working from first light until the stars came out.",
-    "Somewhere in the old library a clock ticks, counting hours that nobody seems to need.",
-    "The river rose after three days of rain and carried the fallen branches down to the sea.",
-    "Please remember to water the plants on the balcony while we are away for the weekend.",
-    "Our meeting moved to Thursday afternoon, so the report can wait until Wednesday evening.",
-    "High above the harbour, gulls circled the fishing boats that were coming home with the tide.",
-    "He learned to play the violin at sixty and now performs every Sunday in the village square.",
-    "The museum keeps its oldest maps in a cool dark room where only two visitors may enter at once.",
-    "After the storm the whole town came out to clear the roads and share what food they had.",
-    "She painted the door a bright yellow so that friends would find the house without asking.",
-    "Children ran along the beach chasing the waves and shouting whenever the water touched their feet.",
-    "The lighthouse keeper wrote a letter every night, though the mail boat came only once a month.",
-    "In the garden behind the school, the students grow tomatoes, beans and far too many pumpkins.",
-]
 
 
 def turbo_checkpoint(mean_tokens: int = MEAN_TOKENS) -> Path:

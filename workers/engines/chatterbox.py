@@ -25,7 +25,6 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-import av
 import numpy as np
 import numpy.typing as npt
 
@@ -546,6 +545,8 @@ def _file_digest(path: Path) -> str:
 
 
 def _audio_seconds(path: Path) -> float:
+    import av  # here, not at the top: only a reference clip needs it
+
     try:
         with av.open(str(path)) as container:
             return sum(
