@@ -40,7 +40,7 @@ TEXTS = [
     "And the last of eight.",
 ]
 GREEDY = GenerationParams(top_k=1)
-MAX_NEW_TOKENS = 60
+MAX_NEW_TOKENS = 40
 
 
 @pytest.fixture(scope="module")
@@ -272,7 +272,7 @@ def stop_suppressed(engine: ChatterboxEngine) -> Iterator[None]:
             head.bias[STOP_SPEECH] = kept
 
 
-STREAM_TOKENS = 150
+STREAM_TOKENS = 100
 
 
 def streamed_and_whole(engine: ChatterboxEngine) -> tuple[list[tuple[int, Audio]], Audio]:
