@@ -53,13 +53,13 @@ test: $(TEST_STAMP) $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
-	CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q
+	CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q --durations=20
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy .
 
-# Each prints ratios measured in one run; queue and api start their own worker and API; normalization needs the
-# bench extra (a speech recogniser).
+# Each prints ratios measured in one run; queue and api start their own worker and API; batching and streaming run
+# ChatterBox Turbo on a random-weight checkpoint they build; normalization needs the bench extra (a speech recogniser).
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m infra.ensure_redis
 	$(BIN)/python -m bench.encode
@@ -67,6 +67,8 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.queue
 	$(BIN)/python -m bench.api
 	$(BIN)/python -m bench.normalization
+	$(BIN)/python -m bench.batching
+	$(BIN)/python -m bench.streaming
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis test-artifacts
