@@ -128,6 +128,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     sync_wait_timeout_s: float = 300.0
     runsync_default_wait_ms: int = 90_000
+    fail_fast_without_worker: bool = False
+    """Refuse a waiting caller (speech, `/runsync`) with 503 at once when no worker is alive; false: its job waits
+    in the queue for a worker to start (scaling from zero), up to the caller's own timeout."""
 
     @field_validator("api_keys", "admin_api_keys", "webhook_secret", "webhook_allowed_hosts", mode="before")
     @classmethod

@@ -1,6 +1,7 @@
 """Worker presence: each worker process keeps a short-lived key saying it is alive and whether it is busy.
 
-The API reads these for `/health` and to answer 503 instead of waiting when no worker is there at all.
+The API reads these for `/health` and, with FAIL_FAST_WITHOUT_WORKER, to answer 503 instead of waiting when no
+worker is there at all.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from tests.conftest import Stack, redis_db_url, start_stack, stop_stack
 from tests.support.api import assert_error
 from tests.support.audio import wav_bytes
 from tests.support.jobs import speech_text
-from tests.support.processes import ManagedProcess, pool_children, start_api, wait_for
+from tests.support.processes import ManagedProcess, pool_children, start_api, start_worker, wait_for
 from tests.support.s3 import free_port
 
 pytestmark = pytest.mark.integration
@@ -57,12 +57,17 @@ def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def workerless(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, redis.Redis]]:
-    """An API with no worker behind it and room for one queued job."""
+    """An API with no worker behind it, set to refuse waiting callers at once, and room for one queued job."""
     url = redis_db_url(11)
     client = redis.Redis.from_url(url)
     client.flushdb()
     port = free_port()
-    env = {"REDIS_URL": url, "DATA_DIR": str(tmp_path_factory.mktemp("workerless") / "data"), "MAX_QUEUE_DEPTH": "1"}
+    env = {
+        "REDIS_URL": url,
+        "DATA_DIR": str(tmp_path_factory.mktemp("workerless") / "data"),
+        "MAX_QUEUE_DEPTH": "1",
+        "FAIL_FAST_WITHOUT_WORKER": "true",
+    }
     api = start_api(env, tmp_path_factory.mktemp("workerless-logs"), port)
     yield f"http://127.0.0.1:{port}", client
     api.stop()
@@ -220,26 +225,73 @@ def test_auth_comes_before_the_body_limit(strict: Stack) -> None:
 # --- back-pressure, broker and worker ---
 
 
-def test_no_worker_is_503_for_speech_and_a_full_queue_is_429(workerless: tuple[str, redis.Redis]) -> None:
-    base_url, _ = workerless
-    response = httpx.post(f"{base_url}/v1/audio/speech", json=SPEECH)
-    error = assert_error(response, 503, code="no_worker")
-    assert error["type"] == "service_unavailable"
-    assert int(response.headers["retry-after"]) > 0
-    # Jobs only wait in the queue, so they are accepted without a worker: until the queue is full.
+def test_fail_fast_without_worker_is_503_for_waiting_callers_and_a_full_queue_is_429(
+    workerless: tuple[str, redis.Redis],
+) -> None:
+    base_url, client = workerless
+    for path, body in (("/v1/audio/speech", SPEECH), ("/v2/e/runsync", {"input": {"text": "Hello."}})):
+        response = httpx.post(f"{base_url}{path}", json=body)
+        error = assert_error(response, 503, code="no_worker")
+        assert error["type"] == "service_unavailable"
+        assert int(response.headers["retry-after"]) > 0
+    assert client.zcard(QUEUED_SET) == 0, "a refused caller leaves no job behind"
+    # /run's caller does not wait, so its job is accepted without a worker: until the queue is full.
     first = httpx.post(f"{base_url}/run", json={"input": {"text": "Hello."}})
     assert first.status_code == 200 and first.json()["status"] == "IN_QUEUE"
     try:
-        for path in ("/run", "/v2/e/runsync"):
-            full = httpx.post(f"{base_url}{path}", json={"input": {"text": "Hello."}})
-            assert_error(full, 429, code="queue_full")
-            assert int(full.headers["retry-after"]) > 0
+        full = httpx.post(f"{base_url}/run", json={"input": {"text": "Hello."}})
+        assert_error(full, 429, code="queue_full")
+        assert int(full.headers["retry-after"]) > 0
     finally:
         assert httpx.post(f"{base_url}/purge-queue").json() == {"removed": 1, "status": "completed"}
     assert status_of(base_url, first.json()["id"]) == "CANCELLED"
     again = httpx.post(f"{base_url}/run", json={"input": {"text": "Hello."}})
     assert again.status_code == 200
     httpx.post(f"{base_url}/cancel/{again.json()['id']}")
+
+
+def test_waiting_callers_are_served_by_a_worker_that_starts_after_them(tmp_path: Path) -> None:
+    """Scaling from zero: with no worker alive, speech and /runsync wait in the queue (the default), and a streamed
+    speech response sends its status line only once there is audio."""
+    url = redis_db_url(15)
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env = {"REDIS_URL": url, "DATA_DIR": str(tmp_path / "data"), "STORAGE_BACKEND": "local"}
+    api = start_api(env, tmp_path, port)
+    worker: ManagedProcess | None = None
+
+    def speech() -> tuple[int, float, bytes]:
+        body = {**SPEECH, "response_format": "wav"}
+        with httpx.stream("POST", f"{base_url}/v1/audio/speech", json=body, timeout=120) as response:
+            headers_at = time.monotonic()
+            return response.status_code, headers_at, response.read()
+
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            spoken = pool.submit(speech)
+            waited = pool.submit(
+                httpx.post, f"{base_url}/runsync?wait=120000", json={"input": {"text": "Hello."}}, timeout=150
+            )
+            wait_for(lambda: client.zcard(QUEUED_SET) == 2, 15, "both jobs queued")
+            time.sleep(1.0)  # a refusal would have come back by now
+            assert not spoken.done() and not waited.done()
+            worker_started_at = time.monotonic()
+            worker = start_worker({**env, "PUBLIC_BASE_URL": base_url}, tmp_path)
+            status, headers_at, audio = spoken.result(120)
+            state = waited.result(150).json()
+        assert status == 200, audio
+        assert headers_at > worker_started_at, "the 200 went out before any worker existed"
+        assert audio[:4] == b"RIFF" and len(audio) > 44 + 24000, "at least half a second of 24 kHz audio"
+        assert state["status"] == "COMPLETED", state
+        assert state["output"]["duration_sec"] > 0.2
+    finally:
+        if worker is not None:
+            worker.stop()
+        api.stop()
+        client.flushdb()
+        client.close()
 
 
 def test_full_queue_is_429_for_speech_and_jobs(strict: Stack) -> None:

@@ -8,6 +8,7 @@ clean stop on SIGINT or on a child's death.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
@@ -26,12 +27,19 @@ from typing import Any
 
 import av
 import httpx
+import kubernetes_validate
 import pytest
 import redis
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
+from api.services.metrics import Metrics
+from core.redis_clients import async_client
 from core.settings import Settings
 from infra import dev_stack, flower
+from tasks.celery_app import create_celery_app
+from tasks.client import JobClient
+from tasks.spec import SynthesisSpec
 from tests.conftest import redis_db_url
 from tests.support.processes import wait_for
 from tests.support.s3 import free_port
@@ -447,8 +455,8 @@ def module_references(command: list[str]) -> list[str]:
         return [command[1]]
     if command[:2] == ["python", "-m"]:
         return [command[2]]
-    if command[0] == "CMD-SHELL":
-        return module_references(command[1].split())
+    if command[0] == "CMD-SHELL" or command[:2] == ["sh", "-c"]:
+        return module_references(command[-1].split())
     if command[0] == "CMD":
         return module_references(command[1:])
     return []
@@ -483,8 +491,9 @@ _IMPORT_CHECK = textwrap.dedent(
 )
 
 
-def _commands_run_in(image: str, compose: dict[str, Any]) -> list[list[str]]:
-    """The image's CMD, ENTRYPOINT and HEALTHCHECK, and every command and healthcheck compose runs in it."""
+def _commands_run_in(image: str, compose: dict[str, Any], k8s: K8s) -> list[list[str]]:
+    """The image's CMD, ENTRYPOINT and HEALTHCHECK, and every command and healthcheck compose and the Kubernetes
+    manifests run in it."""
     commands: list[list[str]] = []
     for instruction in parse_dockerfile(REPO / image):
         if instruction.keyword in ("CMD", "ENTRYPOINT"):
@@ -497,14 +506,18 @@ def _commands_run_in(image: str, compose: dict[str, Any]) -> list[list[str]]:
             commands.append(service["command"])
             if "healthcheck" in service:
                 commands.append(service["healthcheck"]["test"])
+    for _workload, container in k8s.containers():
+        if image_dockerfiles(compose).get(container["image"]) == image:
+            commands.append(container["command"])
+            commands += [probe["exec"]["command"] for probe in probes(container) if "exec" in probe]
     return commands
 
 
 @pytest.mark.parametrize("image", DOCKERFILES)
 def test_image_commands_import_from_the_files_the_image_gets(
-    image: str, compose: dict[str, Any], tmp_path: Path
+    image: str, compose: dict[str, Any], k8s: K8s, tmp_path: Path
 ) -> None:
-    refs = sorted({ref for command in _commands_run_in(image, compose) for ref in module_references(command)})
+    refs = sorted({ref for command in _commands_run_in(image, compose, k8s) for ref in module_references(command)})
     assert "workers.celery_worker" in refs
     tree = image_tree(REPO / image, tmp_path / "app")
     # -S: no .pth files, so the editable install of this repo cannot stand in for a file the image lacks.
@@ -519,6 +532,290 @@ def test_image_commands_import_from_the_files_the_image_gets(
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- infra/k8s ----------------------------------------------------------------------------------------------------
+
+K8S = REPO / "infra" / "k8s"
+# The oldest Kubernetes these manifests claim to run on, and the newest whose schemas the validator carries.
+K8S_VERSIONS = ("1.29", kubernetes_validate.utils.latest_version())
+CRD_GROUPS = ("keda.sh/",)
+"""API groups of custom resources, which Kubernetes' own schemas do not cover; their tests below check them."""
+WORKLOADS = ("Deployment", "StatefulSet")
+
+
+@dataclass
+class K8s:
+    """A kustomization's resources, as written (the base lists plain manifests; kustomize adds the namespace)."""
+
+    namespace: str
+    documents: list[dict[str, Any]]
+
+    def get(self, kind: str, name: str) -> dict[str, Any]:
+        (found,) = [d for d in self.documents if d["kind"] == kind and d["metadata"]["name"] == name]
+        return found
+
+    def containers(self) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+        for document in self.documents:
+            if document["kind"] in WORKLOADS:
+                for container in document["spec"]["template"]["spec"]["containers"]:
+                    yield document, container
+
+    def container(self, deployment: str) -> dict[str, Any]:
+        containers: list[dict[str, Any]] = self.get("Deployment", deployment)["spec"]["template"]["spec"]["containers"]
+        (container,) = containers
+        return container
+
+    def env(self, container: Mapping[str, Any]) -> dict[str, str]:
+        """The container's environment: the ConfigMaps it reads, then its own `env` (which wins)."""
+        env: dict[str, str] = {}
+        for source in container.get("envFrom", []):
+            if "configMapRef" in source:
+                env.update(self.get("ConfigMap", source["configMapRef"]["name"])["data"])
+        env.update({item["name"]: item["value"] for item in container.get("env", []) if "value" in item})
+        return env
+
+    def settings(self, container: Mapping[str, Any]) -> Settings:
+        return settings_from(self.env(container))
+
+
+def load_kustomization(directory: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    kustomization: dict[str, Any] = yaml.safe_load((directory / "kustomization.yaml").read_text())
+    documents = [
+        document
+        for resource in kustomization["resources"]
+        if (directory / resource).is_file()
+        for document in yaml.safe_load_all((directory / resource).read_text())
+        if document
+    ]
+    return kustomization, documents
+
+
+@pytest.fixture(scope="module")
+def k8s() -> K8s:
+    kustomization, documents = load_kustomization(K8S / "base")
+    return K8s(kustomization["namespace"], documents)
+
+
+def image_dockerfiles(compose: Mapping[str, Any]) -> dict[str, str]:
+    """Image name -> the Dockerfile that builds it, from docker-compose.yml."""
+    return {s["image"]: s["build"]["dockerfile"] for s in compose["services"].values() if "build" in s and "image" in s}
+
+
+def probes(container: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [container[kind] for kind in ("startupProbe", "readinessProbe", "livenessProbe") if kind in container]
+
+
+def kustomize(directory: Path) -> list[dict[str, Any]]:
+    """The overlay rendered by kubectl's built-in kustomize: the one tool that applies its patches exactly."""
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed: the overlay's patches cannot be rendered")
+    result = subprocess.run(
+        ["kubectl", "kustomize", str(directory)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return [document for document in yaml.safe_load_all(result.stdout) if document]
+
+
+def validate_core(documents: list[dict[str, Any]]) -> None:
+    for document in documents:
+        if document["apiVersion"].startswith(CRD_GROUPS):
+            continue
+        for version in K8S_VERSIONS:
+            kubernetes_validate.validate(document, version, strict=True)
+
+
+def test_every_k8s_manifest_parses_and_the_base_lists_them_all() -> None:
+    files = sorted(K8S.rglob("*.yaml"))
+    assert len(files) > 5
+    for path in files:
+        assert [document for document in yaml.safe_load_all(path.read_text()) if document], path
+    kustomization, _ = load_kustomization(K8S / "base")
+    listed = {K8S / "base" / resource for resource in kustomization["resources"]}
+    assert listed == set((K8S / "base").glob("*.yaml")) - {K8S / "base" / "kustomization.yaml"}
+
+
+def test_k8s_core_kinds_validate_against_kubernetes_schemas(k8s: K8s) -> None:
+    validate_core(k8s.documents)
+    kinds = {document["kind"] for document in k8s.documents if not document["apiVersion"].startswith(CRD_GROUPS)}
+    assert {"Deployment", "StatefulSet", "Service", "HorizontalPodAutoscaler", "ConfigMap"} <= kinds
+    # Strict: a misspelt field is an error, not ignored.
+    broken = json.loads(json.dumps(k8s.get("Deployment", "tts-worker-gpu")))
+    broken["spec"]["template"]["spec"]["terminationGracePeriod"] = 660
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, K8S_VERSIONS[0], strict=True)
+
+
+def test_cpu_overlay_renders_valid_manifests_without_a_gpu() -> None:
+    documents = kustomize(K8S / "overlays" / "cpu")
+    validate_core(documents)
+    overlay = K8s("tts", documents)
+    worker = overlay.container("tts-worker-gpu")
+    assert worker["image"] == overlay.container("tts-api")["image"], "the synthesis worker runs the API image"
+    assert "nvidia.com/gpu" not in worker["resources"].get("limits", {})
+    settings = overlay.settings(worker)
+    assert settings.tts_engine == "espeak" == overlay.settings(overlay.container("tts-api")).tts_engine
+    assert worker["command"] == dev_stack.worker_command([settings.tts_queue], settings.worker_concurrency, "INFO")
+    assert all(d["metadata"].get("namespace") == "tts" for d in documents if d["kind"] != "Namespace")
+
+
+def test_k8s_containers_run_the_images_commands(k8s: K8s, compose: dict[str, Any]) -> None:
+    dockerfiles = image_dockerfiles(compose)
+    commands = {}
+    for workload, container in k8s.containers():
+        name = workload["metadata"]["name"]
+        if name == "redis":
+            assert container["image"] == compose["services"]["redis"]["image"]
+            continue
+        assert container["image"] in dockerfiles, f"{name}: {container['image']} is not an image we build"
+        commands[name] = (dockerfiles[container["image"]], container["command"], k8s.settings(container))
+    assert set(commands) == {"tts-api", "tts-worker-gpu", "tts-worker-service", "flower"}
+    api_cmd = [i.exec_form() for i in parse_dockerfile(REPO / "Dockerfile.api") if i.keyword == "CMD"]
+    assert (
+        commands["tts-api"][:2]
+        == ("Dockerfile.api", dev_stack.api_command("0.0.0.0", 8000))
+        == (
+            "Dockerfile.api",
+            api_cmd[0],
+        )
+    )
+    assert commands["flower"][:2] == ("Dockerfile.api", ["python", "-m", *dev_stack.flower_command(5555, "0.0.0.0")])
+    for name, queue, dockerfile in (
+        ("tts-worker-gpu", DEFAULTS.tts_queue, "Dockerfile.gpu"),
+        ("tts-worker-service", DEFAULTS.service_queue, "Dockerfile.api"),
+    ):
+        image, command, settings = commands[name]
+        assert image == dockerfile, name
+        # `-c` is the WORKER_CONCURRENCY the container is given: the figure infra/README.md sizes.
+        assert command == dev_stack.worker_command([queue], settings.worker_concurrency, settings.log_level), name
+    gpu_settings = commands["tts-worker-gpu"][2]
+    assert gpu_settings.tts_engine == "chatterbox" == k8s.settings(k8s.container("tts-api")).tts_engine
+    assert commands["tts-worker-service"][2].tts_engine == "espeak", "the API image has no torch"
+
+
+def test_k8s_environment_is_settings_fields_or_known_variables(k8s: K8s) -> None:
+    fields = {name.upper() for name in Settings.model_fields}
+    for workload, container in k8s.containers():
+        if workload["metadata"]["name"] != "redis":
+            unknown = set(k8s.env(container)) - fields - set(THIRD_PARTY_ENV)
+            assert not unknown, f"{workload['metadata']['name']}: {sorted(unknown)}"
+            k8s.settings(container)  # valid values too
+
+
+def test_k8s_gpu_workers_take_one_gpu_each_and_outlast_the_hard_time_limit(k8s: K8s) -> None:
+    gpu = k8s.container("tts-worker-gpu")
+    assert gpu["resources"]["limits"]["nvidia.com/gpu"] == 1, "one engine per GPU: one GPU per pod"
+    assert "CUDA_VISIBLE_DEVICES" not in k8s.env(gpu), "the device plugin picks the GPU"
+    for name in ("tts-worker-gpu", "tts-worker-service"):
+        pod = k8s.get("Deployment", name)["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        assert pod["terminationGracePeriodSeconds"] > k8s.settings(container).task_time_limit_s, name
+        assert "livenessProbe" not in container, f"{name}: a warm shutdown stops answering pings"
+    startup = gpu["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= DEFAULTS.model_load_timeout_s
+    assert k8s.env(gpu)["HF_HOME"] in {mount["mountPath"] for mount in gpu["volumeMounts"]}
+
+
+def test_k8s_volumes_share_voices_and_outputs(k8s: K8s) -> None:
+    claims = {document["metadata"]["name"] for document in k8s.documents if document["kind"] == "PersistentVolumeClaim"}
+    for name in ("tts-api", "tts-worker-gpu", "tts-worker-service"):
+        pod = k8s.get("Deployment", name)["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        volumes = {volume["name"]: volume["persistentVolumeClaim"]["claimName"] for volume in pod["volumes"]}
+        assert set(volumes.values()) <= claims, name
+        mounts = {mount["mountPath"]: mount for mount in container["volumeMounts"]}
+        settings = k8s.settings(container)
+        voices, data = mounts[str(settings.resolved_voices_dir)], mounts[str(settings.data_dir)]
+        assert volumes[voices["name"]] == "tts-voices" and volumes[data["name"]] == "tts-data", name
+        assert voices.get("readOnly", False) == (name != "tts-api"), "only the API writes voices"
+
+
+def test_k8s_redis_is_a_durable_broker_that_refuses_writes_before_it_is_killed(k8s: K8s) -> None:
+    (redis_container,) = k8s.get("StatefulSet", "redis")["spec"]["template"]["spec"]["containers"]
+    command = " ".join(redis_container["command"])
+    assert "--maxmemory-policy noeviction" in command and "--appendonly yes" in command
+    maxmemory = redis_container["command"][redis_container["command"].index("--maxmemory") + 1]
+    limit = redis_container["resources"]["limits"]["memory"]
+    assert maxmemory.endswith("mb") and limit.endswith("Gi")
+    assert int(maxmemory[:-2]) < int(limit[:-2]) * 1024
+    assert k8s.get("StatefulSet", "redis")["spec"]["volumeClaimTemplates"], "the append-only file on a volume"
+
+
+def test_k8s_api_is_probed_on_health_and_scaled(k8s: K8s) -> None:
+    api = k8s.container("tts-api")
+    assert api["readinessProbe"]["exec"]["command"] == ["python", "-m", "infra.healthcheck"], "GET /health"
+    assert "tcpSocket" in api["livenessProbe"], "a Redis outage must not restart the API"
+    hpa = k8s.get("HorizontalPodAutoscaler", "tts-api")
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "tts-api"}
+    assert hpa["spec"]["minReplicas"] >= 2
+    pod = k8s.get("Deployment", "tts-api")["spec"]["template"]["spec"]
+    assert pod["terminationGracePeriodSeconds"] > k8s.settings(api).sync_wait_timeout_s
+
+
+def _redis_address(url: str) -> tuple[str, int, int]:
+    # redis-py's own parser: what the service's clients connect to.
+    parsed: dict[str, Any] = redis.connection.parse_url(url)  # type: ignore[no-untyped-call]
+    return parsed.get("host", "localhost"), int(parsed.get("port", 6379)), int(parsed.get("db", 0))
+
+
+def _service_fqdn(k8s: K8s, name: str) -> str:
+    k8s.get("Service", name)
+    return f"{name}.{k8s.namespace}.svc.cluster.local"
+
+
+def test_keda_scales_gpu_workers_from_zero_on_the_real_queue(k8s: K8s) -> None:
+    scaled = k8s.get("ScaledObject", "tts-worker-gpu")
+    spec = scaled["spec"]
+    assert scaled["apiVersion"] == "keda.sh/v1alpha1"
+    assert spec["scaleTargetRef"]["name"] == "tts-worker-gpu"
+    assert "replicas" not in k8s.get("Deployment", "tts-worker-gpu")["spec"], "KEDA owns the replica count"
+    assert spec["minReplicaCount"] == 0
+    gpu = k8s.container("tts-worker-gpu")
+    settings = k8s.settings(gpu)
+    assert spec["cooldownPeriod"] > settings.task_time_limit_s
+    triggers = {trigger["type"]: trigger["metadata"] for trigger in spec["triggers"]}
+    assert set(triggers) == {"redis", "metrics-api"}
+
+    # The address the settings produce, reachable by name from KEDA's own namespace.
+    host, port, db = _redis_address(settings.redis_url)
+    assert triggers["redis"]["address"] == f"{host}:{port}"
+    assert int(triggers["redis"]["databaseIndex"]) == db
+    assert host == _service_fqdn(k8s, "redis")
+    assert port in {p["port"] for p in k8s.get("Service", "redis")["spec"]["ports"]}
+    assert int(triggers["redis"]["activationListLength"]) == 0, "one queued job wakes the first worker"
+    assert triggers["metrics-api"]["url"] == f"http://{_service_fqdn(k8s, 'tts-api')}:8000/metrics"
+    assert int(triggers["metrics-api"]["targetValue"]) == settings.worker_concurrency
+
+
+def test_keda_triggers_read_what_a_real_submit_writes(k8s: K8s, dev_redis: redis.Redis) -> None:
+    """A job submitted the API's way, with the cluster's settings (on a test Redis), is what the triggers count:
+    the list KEDA reads holds it, kombu's own queue size agrees, and /metrics exports the gauge KEDA reads."""
+    triggers = {t["type"]: t["metadata"] for t in k8s.get("ScaledObject", "tts-worker-gpu")["spec"]["triggers"]}
+    cluster = k8s.settings(k8s.container("tts-api"))
+    settings = cluster.model_copy(update={"redis_url": DEV_STACK_REDIS_URL})
+    spec = SynthesisSpec(text="Scale me up.", model="chatterbox-turbo")
+
+    async def submit_and_scrape() -> bytes:
+        client = async_client(settings)
+        try:
+            jobs = JobClient(settings, client, create_celery_app(settings))
+            await jobs.submit(spec, max_queue_depth=10)
+            return await Metrics().render(jobs, client)
+        finally:
+            await client.aclose()
+
+    metrics = asyncio.run(submit_and_scrape())
+    assert dev_redis.llen(triggers["redis"]["listName"]) == 1
+    with create_celery_app(settings).connection_for_write() as connection:
+        assert connection.default_channel._size(cluster.tts_queue) == 1  # kombu sums every priority's list
+    gauges = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(metrics.decode())
+        for sample in family.samples
+        if not sample.labels
+    }
+    assert gauges[triggers["metrics-api"]["valueLocation"]] == 0
+    assert gauges["tts_queue_depth"] == 1
 
 
 # --- infra.dev_stack ----------------------------------------------------------------------------------------------

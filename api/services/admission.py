@@ -1,5 +1,6 @@
-"""Submitting a job: broker reachable, queue not full (checked atomically with the enqueue), and, for callers who
-wait for audio, a worker alive to make it."""
+"""Submitting a job: broker reachable, queue not full (checked atomically with the enqueue), and, only with
+FAIL_FAST_WITHOUT_WORKER, a worker alive for callers who wait. By default a waiting caller's job sits in the queue
+until a worker starts, which is what scaling workers from zero needs."""
 
 from __future__ import annotations
 
@@ -23,9 +24,10 @@ class Admission:
         self._jobs = jobs
         self._workers_seen_at = 0.0
 
-    async def submit(self, spec: SynthesisSpec, *, needs_worker: bool, **options: Any) -> JobRecord:
+    async def submit(self, spec: SynthesisSpec, *, caller_waits: bool, **options: Any) -> JobRecord:
+        """`caller_waits`: the request stays open for the result (speech, `/runsync`), not just for a job id."""
         try:
-            if needs_worker and not await self._worker_alive():
+            if caller_waits and self._settings.fail_fast_without_worker and not await self._worker_alive():
                 raise APIError(
                     503,
                     "No worker is running to synthesize speech. Retry later.",

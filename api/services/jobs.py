@@ -78,7 +78,7 @@ class JobService:
         retention = self._settings.sync_job_ttl_s if sync else self._settings.job_ttl_s
         return await self._admission.submit(
             spec,
-            needs_worker=False,
+            caller_waits=sync,
             ttl_s=(policy.ttl // 1000) if policy and policy.ttl else None,
             retention_s=retention,
             execution_timeout_s=(policy.executionTimeout / 1000) if policy and policy.executionTimeout else None,

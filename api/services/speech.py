@@ -190,7 +190,7 @@ class SpeechService:
         )
         ttl = self._settings.sync_job_ttl_s
         record = await self._admission.submit(
-            spec, needs_worker=True, ttl_s=max(ttl, int(self._settings.sync_wait_timeout_s)) + 60, retention_s=ttl
+            spec, caller_waits=True, ttl_s=max(ttl, int(self._settings.sync_wait_timeout_s)) + 60, retention_s=ttl
         )
         chunks = self._audio_of(record.id)
         try:
