@@ -51,12 +51,12 @@ def api_command(host: str, port: int) -> list[str]:
     return ["uvicorn", API_FACTORY, "--factory", "--host", host, "--port", str(port)]
 
 
-def worker_command(queues: Sequence[str], concurrency: int, log_level: str = "INFO") -> list[str]:
+def worker_command(queues: Sequence[str], log_level: str = "INFO") -> list[str]:
     # --quiet drops Celery's 20-line banner (the command line says the same); -l sets Celery's own loggers, whose
-    # "ready." and per-task lines are worth seeing.
+    # "ready." and per-task lines are worth seeing. The pool's size is WORKER_CONCURRENCY (tasks/celery_app.py).
     return [
         "celery", "-A", CELERY_APP, "--quiet", "worker",
-        "-P", "prefork", "-c", str(concurrency), "-Q", ",".join(queues), "-l", log_level.upper(),
+        "-P", "prefork", "-Q", ",".join(queues), "-l", log_level.upper(),
     ]  # fmt: skip
 
 
@@ -242,9 +242,7 @@ def run() -> int:
     env = _child_env()
     commands = {
         "api": api_command(settings.host, settings.port),
-        "worker": worker_command(
-            [settings.tts_queue, settings.service_queue], settings.worker_concurrency, settings.log_level
-        ),
+        "worker": worker_command([settings.tts_queue, settings.service_queue], settings.log_level),
     }
     flower_url: str | None = None
     if _port_free(FLOWER_ADDRESS, flower_port):

@@ -25,6 +25,8 @@ def create_celery_app(settings: Settings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
+        # Pool children: jobs in flight per worker (a ChatterBox engine batches their chunks together).
+        worker_concurrency=settings.worker_concurrency,
         broker_transport_options=transport_options,
         result_backend_transport_options=transport_options,
         visibility_timeout=settings.visibility_timeout_s,

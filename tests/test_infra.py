@@ -225,9 +225,9 @@ def test_commands_are_the_ones_make_run_uses(compose: dict[str, Any]) -> None:
     services = compose["services"]
     tts, service_queue = DEFAULTS.tts_queue, DEFAULTS.service_queue
     assert services["api"]["command"] == dev_stack.api_command("0.0.0.0", 8000)
-    assert services["worker-gpu"]["command"] == dev_stack.worker_command([tts], 1, "INFO")
-    assert services["worker-cpu"]["command"] == dev_stack.worker_command([tts], 1, "INFO")
-    assert services["worker-service"]["command"] == dev_stack.worker_command([service_queue], 1, "INFO")
+    assert services["worker-gpu"]["command"] == dev_stack.worker_command([tts], "INFO")
+    assert services["worker-cpu"]["command"] == dev_stack.worker_command([tts], "INFO")
+    assert services["worker-service"]["command"] == dev_stack.worker_command([service_queue], "INFO")
     assert services["flower"]["command"] == ["python", "-m", *dev_stack.flower_command(5555, "0.0.0.0")]
 
 
@@ -437,14 +437,17 @@ def test_api_image_cmd_is_the_api_command() -> None:
     assert cmds == [dev_stack.api_command("0.0.0.0", 8000)]
 
 
-def test_gpu_image_consumes_the_tts_queue_with_one_prefork_child() -> None:
-    cmds = [i.exec_form() for i in parse_dockerfile(REPO / "Dockerfile.gpu") if i.keyword == "CMD"]
-    assert len(cmds) == 1
-    command = cmds[0]
-    assert command[:3] == ["celery", "-A", flower.CELERY_APP]
-    assert command[command.index("-Q") + 1] == DEFAULTS.tts_queue
-    assert command[command.index("-P") + 1] == "prefork"
-    assert command[command.index("-c") + 1] == "1"
+def test_gpu_image_runs_a_batch_of_jobs_per_gpu_with_make_runs_worker_command() -> None:
+    instructions = parse_dockerfile(REPO / "Dockerfile.gpu")
+    cmds = [i.exec_form() for i in instructions if i.keyword == "CMD"]
+    assert cmds == [dev_stack.worker_command([DEFAULTS.tts_queue], "INFO")]
+    env = " ".join(i.args for i in instructions if i.keyword == "ENV")
+    assert "WORKER_CONCURRENCY=16" in env and DEFAULTS.engine_max_batch == 16, "a pool child per row the engine batches"
+
+
+def test_the_pool_size_is_the_worker_concurrency_setting() -> None:
+    app = create_celery_app(Settings.model_construct(**{**DEFAULTS.model_dump(), "worker_concurrency": 7}))
+    assert app.conf.worker_concurrency == 7
 
 
 def module_references(command: list[str]) -> list[str]:
@@ -655,7 +658,7 @@ def test_cpu_overlay_renders_valid_manifests_without_a_gpu() -> None:
     assert "nvidia.com/gpu" not in worker["resources"].get("limits", {})
     settings = overlay.settings(worker)
     assert settings.tts_engine == "espeak" == overlay.settings(overlay.container("tts-api")).tts_engine
-    assert worker["command"] == dev_stack.worker_command([settings.tts_queue], settings.worker_concurrency, "INFO")
+    assert worker["command"] == dev_stack.worker_command([settings.tts_queue], "INFO")
     assert all(d["metadata"].get("namespace") == "tts" for d in documents if d["kind"] != "Namespace")
 
 
@@ -686,8 +689,7 @@ def test_k8s_containers_run_the_images_commands(k8s: K8s, compose: dict[str, Any
     ):
         image, command, settings = commands[name]
         assert image == dockerfile, name
-        # `-c` is the WORKER_CONCURRENCY the container is given: the figure infra/README.md sizes.
-        assert command == dev_stack.worker_command([queue], settings.worker_concurrency, settings.log_level), name
+        assert command == dev_stack.worker_command([queue], settings.log_level), name
     gpu_settings = commands["tts-worker-gpu"][2]
     assert gpu_settings.tts_engine == "chatterbox" == k8s.settings(k8s.container("tts-api")).tts_engine
     assert commands["tts-worker-service"][2].tts_engine == "espeak", "the API image has no torch"
