@@ -9,6 +9,7 @@ however many rows and whenever they join; S3Gen over several rows gives each the
 from __future__ import annotations
 
 import gc
+import itertools
 import logging
 import math
 import shutil
@@ -26,7 +27,7 @@ from core.settings import Settings
 from tests.conftest import Checkpoints
 from workers.engines.base import Audio, AudioPiece, ChunkRequest, EngineError, GenerationParams, run_to_completion
 from workers.engines.chatterbox import ChatterboxEngine
-from workers.engines.s3gen_batch import VocoderInput, vocode
+from workers.engines.s3gen_batch import VocoderInput, by_prompt_shape, vocode
 from workers.engines.turbo_batch import STOP_SPEECH, TurboBatch, TurboLimits, turbo_row
 
 TEXTS = [
@@ -138,27 +139,59 @@ def test_the_librarys_progress_output_stays_out_of_stdout(
 
 
 @contextmanager
-def greedy_stops_at_mixed_lengths(engine: ChatterboxEngine) -> Iterator[None]:
-    """Greedy decoding always takes the stop token, whose logit the builder made a constant above the rest;
-    lowered to the 3rd percentile of the other tokens' best logit, rows end after different numbers of tokens."""
-    t3 = engine.model.t3
-    head = t3.speech_head
+def stop_suppressed(engine: ChatterboxEngine) -> Iterator[None]:
+    head = engine.model.t3.speech_head
     kept = float(head.bias[STOP_SPEECH].detach())
-    best: list[float] = []
-    hook = head.register_forward_hook(lambda _m, _i, out: best.append(float(out[0, -1, : STOP_SPEECH - 1].max())))
     with torch.no_grad():
         head.bias[STOP_SPEECH] = -1e4
     try:
-        for text in TEXTS[:3]:
-            t3.inference_turbo(engine.conditionals(None, GREEDY).t3, _tokens(engine, text), top_k=1, max_gen_len=40)
-        hook.remove()
-        with torch.no_grad():
-            head.bias[STOP_SPEECH] = float(np.percentile(best, 3))
         yield
     finally:
-        hook.remove()
         with torch.no_grad():
             head.bias[STOP_SPEECH] = kept
+
+
+@contextmanager
+def greedy_stops_at_mixed_lengths(engine: ChatterboxEngine, requests: list[ChunkRequest]) -> Iterator[None]:
+    """Greedy decoding always takes the stop token, whose logit the builder made a constant above the rest. With it
+    suppressed, each row's best other logit is recorded step by step; the stop logit is then put where the rows end
+    after the most different numbers of tokens, as far from every recorded logit as it can be, so that the batch's
+    rounding cannot move where a row ends."""
+    t3 = engine.model.t3
+    traces: list[list[float]] = []
+    with stop_suppressed(engine):
+        hook = t3.speech_head.register_forward_hook(
+            lambda _m, _i, out: traces[-1].append(float(out[0, -1, : STOP_SPEECH - 1].max()))
+        )
+        try:
+            for request in requests:
+                traces.append([])
+                conds = engine.conditionals(request.reference_audio, GREEDY).t3
+                t3.inference_turbo(conds, _tokens(engine, request.text), top_k=1, max_gen_len=MAX_NEW_TOKENS)
+        finally:
+            hook.remove()
+        with torch.no_grad():
+            t3.speech_head.bias[STOP_SPEECH] = _stop_logit_for_mixed_lengths(traces)
+        yield
+
+
+def _stop_logit_for_mixed_lengths(traces: list[list[float]]) -> float:
+    """A row ends at the first step whose best other logit is below the stop logit: of the midpoints between
+    recorded logits that end every row after at least one token, the one giving the most different lengths, then
+    the widest margin."""
+    values = sorted({value for trace in traces for value in trace})
+    scored: list[tuple[int, float, float]] = []
+    for low, high in itertools.pairwise(values):
+        stop_logit = (low + high) / 2
+        ends = [next((step for step, value in enumerate(trace) if value < stop_logit), 0) for trace in traces]
+        if 0 in ends:  # a row with no token, or one that never ends within the limit
+            continue
+        margin = min(
+            abs(value - stop_logit) for trace, end in zip(traces, ends, strict=True) for value in trace[: end + 1]
+        )
+        scored.append((len(set(ends)), min(margin, 1e-2), stop_logit))
+    assert scored, "no stop logit ends every row within the token limit"
+    return max(scored)[2]
 
 
 def _tokens(engine: ChatterboxEngine, text: str) -> torch.Tensor:
@@ -173,7 +206,7 @@ def test_greedy_rows_decoded_together_give_the_librarys_tokens(
     requests = [
         ChunkRequest(f"row-{index}", TEXTS[index], voices[index % 2], GREEDY, priority=index) for index in range(rows)
     ]
-    with greedy_stops_at_mixed_lengths(engine), torch.inference_mode():
+    with greedy_stops_at_mixed_lengths(engine, requests), torch.inference_mode():
         expected = {}
         for request in requests:
             conds = engine.conditionals(request.reference_audio, GREEDY)
@@ -198,6 +231,22 @@ def test_greedy_rows_decoded_together_give_the_librarys_tokens(
         assert (tokens[:-1] if tokens and tokens[-1] == STOP_SPEECH else tokens) == expected[request.id], request.id
 
 
+def test_s3gen_groups_rows_by_voice_prompt_shape_at_most_max_rows_at_a_time() -> None:
+    def ref(prompt_tokens: int) -> dict[str, Any]:
+        return {"prompt_token": torch.zeros(1, prompt_tokens), "prompt_feat": torch.zeros(1, 2 * prompt_tokens, 80)}
+
+    rows = [VocoderInput(torch.tensor([index]), ref(shape)) for index, shape in enumerate([10, 20, 10, 10, 20, 10])]
+    calls: list[list[int]] = []
+
+    def voice(group: list[VocoderInput]) -> list[torch.Tensor]:
+        calls.append([int(row.tokens[0]) for row in group])
+        return [row.tokens.float() for row in group]
+
+    out = by_prompt_shape(rows, voice, 2)
+    assert calls == [[0, 2], [3, 5], [1, 4]]
+    assert [int(waveform[0]) for waveform in out] == [0, 1, 2, 3, 4, 5]
+
+
 def test_s3gen_over_several_rows_gives_each_its_length_and_level(engine: ChatterboxEngine, reference: Path) -> None:
     generator = torch.Generator().manual_seed(3)
     tokens = [torch.randint(0, 6561, (n,), generator=generator) for n in (9, 35, 20)]
@@ -209,7 +258,11 @@ def test_s3gen_over_several_rows_gives_each_its_length_and_level(engine: Chatter
             for t, c in zip(tokens, conds, strict=True)
         ]
         together = vocode(
-            s3gen, [VocoderInput(t, c) for t, c in zip(tokens, conds, strict=True)], n_timesteps=2, meanflow=True
+            s3gen,
+            [VocoderInput(t, c) for t, c in zip(tokens, conds, strict=True)],
+            n_timesteps=2,
+            meanflow=True,
+            max_rows=8,
         )
     for single, batched, row_tokens in zip(alone, together, tokens, strict=True):
         assert len(batched) == len(single) == 960 * len(row_tokens)
@@ -221,9 +274,7 @@ def test_s3gen_over_several_rows_gives_each_its_length_and_level(engine: Chatter
 
 
 def test_a_cancelled_row_leaves_the_batch_at_the_next_step(engine: ChatterboxEngine) -> None:
-    with greedy_stops_at_mixed_lengths(engine):
-        with torch.no_grad():
-            engine.model.t3.speech_head.bias[STOP_SPEECH] = -1e4  # neither row would stop on its own
+    with stop_suppressed(engine):  # neither row would stop on its own
         for request_id in ("kept", "cancelled"):
             engine.submit(ChunkRequest(request_id, TEXTS[1], None, GREEDY))
         engine.step()
@@ -257,19 +308,6 @@ def test_pieces_come_back_per_request(engine: ChatterboxEngine) -> None:
             assert isinstance(output, AudioPiece)
             finals.append(output.request_id)
     assert sorted(finals) == ["r0", "r1", "r2"]
-
-
-@contextmanager
-def stop_suppressed(engine: ChatterboxEngine) -> Iterator[None]:
-    head = engine.model.t3.speech_head
-    kept = float(head.bias[STOP_SPEECH].detach())
-    with torch.no_grad():
-        head.bias[STOP_SPEECH] = -1e4
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            head.bias[STOP_SPEECH] = kept
 
 
 STREAM_TOKENS = 100
