@@ -50,9 +50,12 @@ class Settings(BaseSettings):
     engine_kv_cache_mb: int = Field(default=8192, ge=64)
     """Memory for T3's key/value cache; it bounds the batch when smaller than engine_max_batch rows need."""
     engine_max_speech_tokens: int = Field(default=1000, ge=1)
+    """Longest chunk in speech tokens (25 a second); 1000 is the library's own limit."""
     stream_tokens: int = Field(default=25, ge=5)
     """Speech tokens in the first streamed piece of a chunk (25: a second of speech); later pieces double."""
-    """Longest chunk in speech tokens (25 a second); 1000 is the library's own limit."""
+    engine_vocoder_batch: int | None = Field(default=None, ge=1)
+    """Rows S3Gen voices in one call; unset: all that are ready on a GPU, one at a time on a CPU, where S3Gen is
+    compute-bound and a batch costs more per row (README, continuous batching)."""
     engine_max_restarts: int = Field(default=3, ge=0)
     """Engine process deaths within ten minutes that are restarted; one more stops the worker."""
     engine_threads: int | None = Field(default=None, ge=1)

@@ -391,6 +391,8 @@ class ChatterboxEngine:
                 # Byte-level BPE gives at most a token per byte; two a character covers text far beyond English.
                 max_text_tokens=2 * settings.max_chunk_chars,
                 kv_cache_bytes=settings.engine_kv_cache_mb << 20,
+                vocoder_batch=settings.engine_vocoder_batch
+                or (1 if self.device == "cpu" else settings.engine_max_batch),
             )
             self._batch = TurboBatch(model, limits, model.watermarker)
         logger.info("loaded %s on %s in %.1f s", self.name, self.device, time.perf_counter() - started)

@@ -58,8 +58,11 @@ class VoiceStream:
         return cls(torch.randn(1, MEL_CHANNELS, frames, dtype=s3gen.dtype, device=s3gen.device))
 
 
-def vocode(s3gen: Any, rows: list[VocoderInput], *, n_timesteps: int, meanflow: bool) -> list[torch.Tensor]:
-    """Each row's whole waveform (1-D, on the model's device), in the order given."""
+def vocode(
+    s3gen: Any, rows: list[VocoderInput], *, n_timesteps: int, meanflow: bool, max_rows: int
+) -> list[torch.Tensor]:
+    """Each row's whole waveform (1-D, on the model's device), in the order given, voiced `max_rows` at most at a
+    time."""
 
     def voice_group(group: list[VocoderInput]) -> list[torch.Tensor]:
         longest = max(len(row.tokens) for row in group)
@@ -75,11 +78,16 @@ def vocode(s3gen: Any, rows: list[VocoderInput], *, n_timesteps: int, meanflow: 
             _faded_in(s3gen, waveforms[i, : mel.shape[1] * SAMPLES_PER_MEL_FRAME].clone()) for i, mel in enumerate(mels)
         ]
 
-    return _by_prompt_shape(rows, voice_group)
+    return by_prompt_shape(rows, voice_group, max_rows)
 
 
 def vocode_pieces(
-    s3gen: Any, rows: list[tuple[VocoderInput, VoiceStream, bool]], *, n_timesteps: int, meanflow: bool
+    s3gen: Any,
+    rows: list[tuple[VocoderInput, VoiceStream, bool]],
+    *,
+    n_timesteps: int,
+    meanflow: bool,
+    max_rows: int,
 ) -> list[torch.Tensor]:
     """The next piece of each streamed row: (its tokens so far, its stream, whether they are all of them).
 
@@ -96,7 +104,7 @@ def vocode_pieces(
         mels = _flow(s3gen, group, n_timesteps, meanflow, noise)
         return [_next_piece(s3gen, mel, *streams[id(row)]) for row, mel in zip(group, mels, strict=True)]
 
-    return _by_prompt_shape([row for row, _, _ in rows], voice_group)
+    return by_prompt_shape([row for row, _, _ in rows], voice_group, max_rows)
 
 
 def _next_piece(s3gen: Any, mel: torch.Tensor, stream: VoiceStream, final: bool) -> torch.Tensor:
@@ -163,14 +171,17 @@ def _faded_in(s3gen: Any, waveform: torch.Tensor) -> torch.Tensor:
     return waveform
 
 
-def _by_prompt_shape(rows: list[VocoderInput], voice: Any) -> list[torch.Tensor]:
+def by_prompt_shape(rows: list[VocoderInput], voice: Any, max_rows: int) -> list[torch.Tensor]:
+    """`voice` called on groups of rows of one prompt shape, `max_rows` at most; the results in the rows' order."""
     groups: dict[tuple[int, int], list[int]] = defaultdict(list)
     for index, row in enumerate(rows):
         groups[_prompt_shape(row.ref_dict)].append(index)
     out: list[torch.Tensor | None] = [None] * len(rows)
     for members in groups.values():
-        for index, waveform in zip(members, voice([rows[i] for i in members]), strict=True):
-            out[index] = waveform
+        for start in range(0, len(members), max_rows):
+            group = members[start : start + max_rows]
+            for index, waveform in zip(group, voice([rows[i] for i in group]), strict=True):
+                out[index] = waveform
     return [waveform for waveform in out if waveform is not None]
 
 

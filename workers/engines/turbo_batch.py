@@ -84,6 +84,8 @@ class TurboLimits:
     kv_cache_bytes: int
     stream_tokens: int = 25
     """Speech tokens in the first piece of a streamed request (25: a second of speech)."""
+    vocoder_batch: int = 16
+    """Rows S3Gen voices in one call."""
 
 
 class TurboBatch:
@@ -95,6 +97,7 @@ class TurboBatch:
         self._watermark = watermark
         self._max_new_tokens = limits.max_new_tokens
         self._stream_tokens = limits.stream_tokens
+        self._vocoder_batch = limits.vocoder_batch
         config = self._t3.tfmr.config
         self._max_text_tokens = limits.max_text_tokens
         # Conditioning, text, the start token, then every speech token (1 + max_new_tokens): a row never outgrows it.
@@ -260,6 +263,7 @@ class TurboBatch:
                         [VocoderInput(self._tokens(row, final=True), row.ref_dict) for row in whole],
                         n_timesteps=TURBO_MEANFLOW_STEPS,
                         meanflow=True,
+                        max_rows=self._vocoder_batch,
                     )
                     outputs += [self._whole(row, waveform) for row, waveform in zip(whole, waveforms, strict=True)]
                 if pieces:
@@ -269,7 +273,11 @@ class TurboBatch:
                         if row.stream is not None
                     ]
                     waveforms = vocode_pieces(
-                        self._model.s3gen, inputs, n_timesteps=TURBO_MEANFLOW_STEPS, meanflow=True
+                        self._model.s3gen,
+                        inputs,
+                        n_timesteps=TURBO_MEANFLOW_STEPS,
+                        meanflow=True,
+                        max_rows=self._vocoder_batch,
                     )
                     for (row, final), waveform in zip(pieces, waveforms, strict=True):
                         outputs += self._piece(row, waveform, final)
