@@ -158,7 +158,7 @@ def test_runpod_worker_loop_streams_aggregates_and_fails_bad_input(tmp_path: Pat
 
 
 def test_espeak_worker_takes_as_many_jobs_as_its_engine_batches(runpod_local: LocalRunpod) -> None:
-    assert "taking up to 1 jobs at once (engine batch 1)" in runpod_local.process.log()
+    assert "Runpod concurrency 1 (engine batch 1)" in runpod_local.process.log()
 
 
 def test_gpu_image_can_run_the_handler(tmp_path: Path) -> None:

@@ -146,7 +146,7 @@ class RunpodWorker:
 
         def on_samples(samples: Audio) -> None:
             nonlocal streamed
-            streamed = streamed or samples.size > 0
+            streamed = streamed or (spec.stream_pcm and samples.size > 0)
             hooks.on_samples(samples)
 
         counted = PipelineHooks(hooks.on_audio, on_samples, hooks.on_progress, hooks.keep_going)
@@ -189,7 +189,7 @@ def start_worker(settings: Settings, engine: EngineSupervisor, store: ObjectStor
     for client in clients:
         client.connect()
     log.info(
-        "engine %s on %s ready; taking up to %d jobs at once (engine batch %d)",
+        "engine %s on %s ready; Runpod concurrency %d (engine batch %d)",
         info.name,
         info.device,
         concurrency,
