@@ -5,15 +5,13 @@ the module, short texts."""
 from __future__ import annotations
 
 import base64
-import io
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-import av
 import pytest
 
 from tests.conftest import Checkpoints
-from tests.support.audio import wav_bytes
+from tests.support.audio import decoded_seconds, wav_bytes
 from tests.support.runpod import LocalRunpod, start_local_runpod
 
 pytestmark = pytest.mark.integration
@@ -46,12 +44,6 @@ def turbo_runpod(checkpoints: Checkpoints, tmp_path_factory: pytest.TempPathFact
     server = start_local_runpod(env, tmp)
     yield server
     server.stop()
-
-
-def decoded_seconds(data: bytes) -> float:
-    with av.open(io.BytesIO(data), "r") as container:
-        stream = container.streams.audio[0]
-        return sum(frame.samples for frame in container.decode(stream)) / stream.rate
 
 
 def test_turbo_worker_takes_as_many_jobs_as_its_engine_batches(turbo_runpod: LocalRunpod) -> None:

@@ -12,11 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import av
 import httpx
 import pytest
 
 from tests.conftest import Stack
+from tests.support.audio import decoded_seconds
 from tests.support.processes import start_process, wait_for
 from tests.support.runpod import HANDLER_MODULE, FakeRunpodQueue, LocalRunpod, start_local_runpod
 from tests.support.s3 import BUCKET, MotoS3
@@ -43,12 +43,6 @@ def runpod_local(s3: MotoS3, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     server = start_local_runpod(env, tmp)
     yield server
     server.stop()
-
-
-def decoded_seconds(data: bytes) -> float:
-    with av.open(io.BytesIO(data), "r") as container:
-        stream = container.streams.audio[0]
-        return sum(frame.samples for frame in container.decode(stream)) / stream.rate
 
 
 def test_custom_request_is_uploaded_to_s3(runpod_local: LocalRunpod, s3: MotoS3) -> None:
