@@ -7,7 +7,6 @@ exceptions into responses, so no route leaks `str(exc)` from an unexpected failu
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -20,7 +19,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from api.schemas.runpod import INPUT_KINDS
+from core.errors import APIError
+from tasks.validation import invalid_request
 
 log = logging.getLogger(__name__)
 
@@ -79,24 +79,6 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-class APIError(Exception):
-    def __init__(
-        self,
-        status_code: int,
-        message: str,
-        *,
-        param: str | None = None,
-        code: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.message = message
-        self.param = param
-        self.code = code
-        self.headers = dict(headers or {})
-
-
 def error_body(status_code: int, message: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
     return {
         "error": {
@@ -123,43 +105,6 @@ def error_response(error: APIError) -> JSONResponse:
         status_code=error.status_code,
         headers=error.headers,
     )
-
-
-NESTED_REQUEST_FIELD = "input"
-"""The job API's `input` holds a whole request: errors inside it name the field inside it (`input.text`)."""
-
-
-def invalid_request(errors: Sequence[Mapping[str, Any]]) -> APIError:
-    """The 400 for a request that failed validation, naming the field in `param`: the top-level one, or the one
-    inside the job API's `input`."""
-    first = errors[0]
-    kind = first.get("type")
-    if kind == "json_invalid":
-        # Its location holds the character offset of the syntax error, not a parameter.
-        return APIError(400, "The request body is not valid JSON.")
-    location = _field_path(first)
-    if not location:
-        return APIError(400, "The request body is not valid JSON for this endpoint.")
-    depth = 2 if location[0] == NESTED_REQUEST_FIELD and len(location) > 1 else 1
-    param = ".".join(location[:depth])
-    if kind == "extra_forbidden":
-        return APIError(400, f"Unrecognized request argument supplied: {'.'.join(location)}", param=param)
-    same_field = [error for error in errors if _field_path(error)[:depth] == location[:depth]]
-    if len(same_field) > 1:
-        # A union (a voice name or {"id": ...}): each accepted form reports why it did not match.
-        detail = "; or ".join(dict.fromkeys(str(error.get("msg")) for error in same_field))
-        return APIError(400, f"Invalid value for '{param}': {detail}", param=param, code="invalid_value")
-    return APIError(
-        400, f"Invalid value for '{'.'.join(location)}': {first.get('msg')}", param=param, code="invalid_value"
-    )
-
-
-def _field_path(error: Mapping[str, Any]) -> list[str]:
-    # The job input's union tags sit in the location too; they name a request shape, not a field.
-    parts = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path")]
-    if parts[:1] == [NESTED_REQUEST_FIELD] and parts[1:2] and parts[1] in INPUT_KINDS:
-        del parts[1]
-    return parts
 
 
 def install_error_handlers(app: FastAPI) -> None:

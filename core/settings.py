@@ -123,6 +123,10 @@ class Settings(BaseSettings):
     webhook_max_response_bytes: int = 64 * 1024
     webhook_progress_interval_s: float = 0.5
 
+    # --- Runpod serverless worker (workers/runpod_handler.py) ---
+    runpod_concurrency: int | None = Field(default=None, ge=1)
+    """Jobs one Runpod worker runs at once; unset: as many as its engine decodes together (its batch)."""
+
     # --- API ---
     api_keys: SecretList = Field(default_factory=list)
     admin_api_keys: SecretList = Field(default_factory=list)

@@ -8,8 +8,8 @@ import pytest
 from pydantic import SecretStr
 
 from api.auth import KeyRing
-from api.errors import APIError
 from api.services.voices import VoiceService
+from core.errors import APIError
 from core.settings import Settings
 from voices.registry import VoiceRegistry
 

@@ -522,11 +522,18 @@ def test_image_commands_import_from_the_files_the_image_gets(
 ) -> None:
     refs = sorted({ref for command in _commands_run_in(image, compose, k8s) for ref in module_references(command)})
     assert "workers.celery_worker" in refs
+    result = import_in_image(image, refs, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def import_in_image(image: str, refs: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """Import `refs` (`module` or `module:factory`) from exactly the files `image` gets, with its installed
+    packages; the check's problems are on stdout."""
     tree = image_tree(REPO / image, tmp_path / "app")
     # -S: no .pth files, so the editable install of this repo cannot stand in for a file the image lacks.
     path = [str(tree), *site.getsitepackages()]
     bootstrap = f"import sys; sys.path[:0] = {path!r}; exec(sys.argv.pop(1))"
-    result = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-S", "-c", bootstrap, _IMPORT_CHECK, json.dumps(refs), str(tree)],
         cwd=tree,
         env={**os.environ, "DATA_DIR": str(tmp_path / "data")},
@@ -534,7 +541,6 @@ def test_image_commands_import_from_the_files_the_image_gets(
         text=True,
         timeout=120,
     )
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 # --- infra/k8s ----------------------------------------------------------------------------------------------------

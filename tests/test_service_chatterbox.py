@@ -4,7 +4,6 @@ checkpoint (bench/checkpoint.py) and runs the library's code, its pool children 
 from __future__ import annotations
 
 import base64
-import io
 import os
 import signal
 import time
@@ -12,13 +11,13 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import av
 import httpx
 import numpy as np
 import pytest
 from openai import OpenAI
 
 from tests.conftest import Checkpoints, Stack, redis_db_url, start_stack, stop_stack
+from tests.support.audio import decoded_seconds
 from tests.support.processes import engine_process, pool_children
 
 pytestmark = pytest.mark.integration
@@ -44,12 +43,6 @@ def turbo_stack(checkpoints: Checkpoints, tmp_path_factory: pytest.TempPathFacto
     )
     yield running
     stop_stack(running)
-
-
-def decoded_seconds(data: bytes) -> float:
-    with av.open(io.BytesIO(data), "r") as container:
-        stream = container.streams.audio[0]
-        return sum(frame.samples for frame in container.decode(stream)) / stream.rate
 
 
 def test_speech_streams_in_an_encoded_format(turbo_stack: Stack) -> None:

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import FileResponse
 
 from api.dependencies import Services, get_services
-from api.errors import APIError, error_responses
+from api.errors import error_responses
+from core.errors import APIError
 from core.storage import LOCAL_FILES_ROUTE
 from tasks.spec import CONTENT_TYPES, FILE_EXTENSIONS
 

@@ -10,9 +10,11 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import StreamingResponse
 
 from api.dependencies import Services, get_services
-from api.errors import APIError, error_responses
-from api.schemas.openai import Model, ModelList, SpeechPreview, SpeechRequest, Voice, VoiceList, VoiceUpdate
+from api.errors import error_responses
+from api.schemas.openai import Model, ModelList, SpeechPreview, Voice, VoiceList, VoiceUpdate
+from core.errors import APIError
 from core.language import LANGUAGE_TAG_MAX_LENGTH, LANGUAGE_TAG_PATTERN
+from tasks.inputs import SpeechRequest
 from tasks.models import OPENAI_ALIASES, served_model
 from voices.registry import VOICE_NAME_PATTERN
 

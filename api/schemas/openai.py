@@ -1,47 +1,13 @@
-"""OpenAI's audio request and response models, fields in the documented order."""
+"""OpenAI's audio response models and the voice routes' models, fields in the documented order. The speech
+request itself is shared with the Runpod worker: tasks/inputs.py."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.language import LanguageTag
-from tasks.spec import AudioFormat
-from tasks.text import SPEAKABLE_PATTERN
-
-Speed = Annotated[float, Field(ge=0.25, le=4.0)]
-StreamFormat = Literal["audio", "sse"]
-
-
-class VoiceId(BaseModel):
-    """A custom voice selected by id (a name in the voice registry)."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    id: str
-
-
-class SpeechRequest(BaseModel):
-    """`POST /v1/audio/speech`: unknown keys are rejected, as OpenAI does."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    model: str = Field(description="tts-1, tts-1-hd, gpt-4o-mini-tts (mapped to the served model) or a served model.")
-    input: str = Field(
-        min_length=1,
-        description="The text to speak, with at least one letter or digit; at most MAX_INPUT_CHARS (4096) characters.",
-        json_schema_extra={"pattern": SPEAKABLE_PATTERN},
-    )
-    voice: str | VoiceId = Field(description="A voice name from /v1/audio/voices, or {'id': name}.")
-    instructions: str | None = Field(default=None, max_length=4096, description="Accepted; ignored by engines.")
-    response_format: AudioFormat = "mp3"
-    speed: Speed = 1.0
-    stream_format: StreamFormat = "audio"
-
-    @property
-    def voice_name(self) -> str:
-        return self.voice.id if isinstance(self.voice, VoiceId) else self.voice
 
 
 class Model(BaseModel):

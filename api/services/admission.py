@@ -9,7 +9,8 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from api.errors import APIError, broker_unavailable
+from api.errors import broker_unavailable
+from core.errors import APIError
 from core.settings import Settings
 from tasks.client import JobClient, QueueFull, QueueUnavailable
 from tasks.jobs import JobRecord

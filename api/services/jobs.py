@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import logging
 
-from api.errors import APIError
-from api.schemas.openai import SpeechPreview, SpeechRequest
+from api.schemas.openai import SpeechPreview
 from api.schemas.runpod import (
-    CustomInput,
     Health,
     JobAccepted,
     JobCounts,
@@ -20,14 +18,15 @@ from api.schemas.runpod import (
     WorkerCounts,
 )
 from api.services.admission import Admission
-from api.services.speech import check_language, check_text, speech_preview, validate_speech
+from api.services.speech import speech_preview
+from core.errors import APIError
 from core.settings import Settings
 from tasks.client import JobClient
+from tasks.inputs import CustomInput, SpeechRequest
 from tasks.jobs import JobRecord, JobStatus
-from tasks.models import served_model
-from tasks.spec import Sampling, SynthesisSpec
+from tasks.spec import SynthesisSpec
 from tasks.status import status_body
-from voices.errors import VoicePathError
+from tasks.validation import job_spec
 from voices.registry import VoiceRegistry
 
 log = logging.getLogger(__name__)
@@ -43,31 +42,7 @@ class JobService:
         self._admission = admission
 
     def parse_input(self, job_input: SpeechRequest | CustomInput) -> SynthesisSpec:
-        if isinstance(job_input, SpeechRequest):
-            return validate_speech(job_input, self._settings, self._voices, param_prefix="input.")
-        return self._custom_spec(job_input)
-
-    def _custom_spec(self, custom: CustomInput) -> SynthesisSpec:
-        settings = self._settings
-        check_text(custom.text, settings, param="input.text")
-        check_language(custom.language, settings, param="input.language")
-        if custom.audio_prompt is not None:
-            try:
-                self._voices.resolve_prompt(custom.audio_prompt)
-            except VoicePathError as exc:
-                raise APIError(400, str(exc), param="input.audio_prompt") from exc
-        sampling = Sampling(**custom.model_dump(include=set(Sampling.model_fields)))
-        return SynthesisSpec(
-            text=custom.text,
-            model=served_model(settings),
-            audio_prompt=custom.audio_prompt,
-            language=custom.language,
-            normalize=custom.normalize and settings.text_normalization,
-            response_format=custom.response_format,
-            sampling=sampling,
-            output_shape="custom",
-            stream_pcm=custom.stream,
-        )
+        return job_spec(job_input, self._settings, self._voices)
 
     def preview(self, request: RunRequest) -> SpeechPreview:
         return speech_preview(self.parse_input(request.input), self._settings)

@@ -11,18 +11,16 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from api.errors import APIError
-from api.schemas.openai import SpeechPreview, SpeechRequest, SpeechUsage
+from api.schemas.openai import SpeechPreview, SpeechUsage
 from api.services.admission import Admission
+from core.errors import APIError
 from core.settings import Settings
 from tasks.client import JobClient, JobEvent
+from tasks.inputs import SpeechRequest
 from tasks.jobs import ERROR_TYPE_FIELD, REQUEST_REJECTED, JobStatus
-from tasks.languages import served_languages, speaks
-from tasks.models import resolve_model, served_model
 from tasks.spec import CONTENT_TYPES, SynthesisSpec
-from tasks.text import has_speakable_text
+from tasks.validation import validate_speech
 from text.front import engine_chunks, is_normalized, spoken_language
-from voices.errors import UnknownVoiceError
 from voices.registry import VoiceRegistry
 
 log = logging.getLogger(__name__)
@@ -40,37 +38,6 @@ class SpeechFailed(Exception):
         """The worker could not serve the request as asked (the caller's to fix), rather than failing itself."""
 
 
-def validate_speech(
-    request: SpeechRequest, settings: Settings, voices: VoiceRegistry, *, param_prefix: str = ""
-) -> SynthesisSpec:
-    """The request as a job, or an APIError naming the offending parameter (after `param_prefix`: the job API
-    nests the request under `input.`)."""
-    check_text(request.input, settings, param=f"{param_prefix}input")
-    model = resolve_model(request.model, settings)
-    if model is None:
-        raise APIError(
-            400,
-            f"Model '{request.model}' is not served here. Use {served_model(settings)} or tts-1, tts-1-hd, "
-            "gpt-4o-mini-tts.",
-            param=f"{param_prefix}model",
-            code="model_not_found",
-        )
-    try:
-        voice = voices.resolve(request.voice_name)
-    except UnknownVoiceError as exc:
-        raise APIError(400, str(exc), param=f"{param_prefix}voice", code="voice_not_found") from exc
-    return SynthesisSpec(
-        text=request.input,
-        model=model,
-        voice=request.voice_name,
-        language=voice.language,
-        normalize=settings.text_normalization,
-        response_format=request.response_format,
-        speed=request.speed,
-        output_shape="openai",
-    )
-
-
 def speech_preview(spec: SynthesisSpec, settings: Settings) -> SpeechPreview:
     return SpeechPreview(
         model=spec.model,
@@ -79,33 +46,6 @@ def speech_preview(spec: SynthesisSpec, settings: Settings) -> SpeechPreview:
         normalized=is_normalized(spec, settings),
         chunks=engine_chunks(spec, settings),
     )
-
-
-def check_language(language: str | None, settings: Settings, *, param: str) -> None:
-    """A language the served engine speaks (judged by its primary subtag), or none."""
-    languages = served_languages(settings)
-    if language is not None and not speaks(languages, language):
-        raise APIError(
-            400,
-            f"{served_model(settings)} does not speak {language!r}; it speaks {', '.join(sorted(languages))} "
-            "(a region may follow, as in pt-BR).",
-            param=param,
-            code="unsupported_language",
-        )
-
-
-def check_text(text: str, settings: Settings, *, param: str) -> None:
-    """Within the length limit and with something to speak; the chunker turns control characters into spaces."""
-    if len(text) > settings.max_input_chars:
-        raise APIError(
-            400,
-            f"The text is {len(text)} characters; the maximum is {settings.max_input_chars}.",
-            param=param,
-            code="string_above_max_length",
-        )
-    if not has_speakable_text(text):
-        message = "There is no text to speak: it needs at least one letter or digit."
-        raise APIError(400, message, param=param, code="no_text")
 
 
 @dataclass

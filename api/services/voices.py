@@ -12,10 +12,10 @@ from typing import TypeVar
 import anyio
 
 from api.auth import KeyRing
-from api.errors import APIError
 from api.schemas.openai import Voice, VoiceList, VoiceUpdate
-from api.services.speech import check_language
+from core.errors import APIError
 from core.settings import Settings
+from tasks.validation import check_language
 from voices.errors import NotBuiltinError, UnknownVoiceError, VoiceError, VoiceExistsError, VoiceUploadError
 from voices.registry import VoiceRegistry
 

@@ -6,6 +6,8 @@ import io
 import math
 import wave
 
+import av
+
 
 def wav_bytes(seconds: float = 2.0, rate: int = 24000) -> bytes:
     """A real 16-bit mono WAV: a 220 Hz tone."""
@@ -17,3 +19,10 @@ def wav_bytes(seconds: float = 2.0, rate: int = 24000) -> bytes:
         clip.setframerate(rate)
         clip.writeframes(b"".join(sample.to_bytes(2, "little", signed=True) for sample in samples))
     return buffer.getvalue()
+
+
+def decoded_seconds(data: bytes) -> float:
+    """How long an encoded clip (any format PyAV reads) lasts, from its decoded samples."""
+    with av.open(io.BytesIO(data), "r") as container:
+        stream = container.streams.audio[0]
+        return sum(frame.samples for frame in container.decode(stream)) / stream.rate
