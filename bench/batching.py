@@ -1,13 +1,18 @@
 """Continuous batching, measured: the service's throughput with 1 to 16 concurrent jobs through real workers,
 against chatterbox-tts's own `generate` called one job after another on the same inputs, in one run.
 
+At each level N, N clients send the same 16 jobs, each client its next job as soon as its last is done, so N are
+in flight until the last few (a server under steady load). `--burst` sends N jobs at once instead and waits for
+all: a random-weight checkpoint's chunk lengths are geometric (a constant chance of the stop token each step),
+so a burst's wall time is its longest chunk decoding nearly alone, whatever the batching.
+
 Both sides run the real library on a random-weight Turbo checkpoint whose chunks are a few hundred speech tokens
 (bench/turbo_stack.py; noise-like speech). Every job is one chunk of text, sampled at the default settings, so the
 two sides speak different lengths of the same texts: throughput is seconds of audio per wall-clock second. Jobs go
 through `/runsync` (the whole chunk voiced at once; streaming's extra S3Gen work is bench/streaming.py's subject).
 The library side runs in a process of its own, so the two models are never in memory together.
 
-Run: `python -m bench.batching [--levels 1,2,4,8,16]`. Target here (2 CPU cores): 8 concurrent jobs reach at
+Run: `python -m bench.batching [--levels 1,2,4,8,16] [--burst]`. Target here (2 CPU cores): 8 concurrent jobs reach at
 least 2.5x the sequential library's throughput.
 """
 
@@ -69,7 +74,7 @@ def library_sequential(checkpoint: Path, texts: list[str]) -> dict[str, object]:
     return {"wall_s": wall, "audio_s": audio, "latencies_s": latencies, "peak_rss_mb": peak_mb}
 
 
-def service_level(base_url: str, texts: list[str]) -> Level:
+def service_level(base_url: str, texts: list[str], in_flight: int) -> Level:
     def one(text: str) -> tuple[float, float]:
         started = time.perf_counter()
         with httpx.Client(base_url=base_url, timeout=3600) as client:
@@ -83,9 +88,9 @@ def service_level(base_url: str, texts: list[str]) -> Level:
         return time.perf_counter() - started, float(state["output"]["duration_sec"])
 
     started = time.perf_counter()
-    with ThreadPoolExecutor(len(texts)) as pool:
+    with ThreadPoolExecutor(in_flight) as pool:
         results = list(pool.map(one, texts))
-    return Level(len(texts), time.perf_counter() - started, sum(a for _, a in results), [t for t, _ in results])
+    return Level(in_flight, time.perf_counter() - started, sum(a for _, a in results), [t for t, _ in results])
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -96,6 +101,7 @@ def _percentile(values: list[float], fraction: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--levels", default="1,2,4,8,16")
+    parser.add_argument("--burst", action="store_true", help="N jobs at once per level, instead of N in flight")
     parser.add_argument("--library-baseline", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     levels = [int(n) for n in args.levels.split(",")]
@@ -120,9 +126,9 @@ def main() -> None:
         WORKER_CONCURRENCY=str(max(levels)),
         ENGINE_THREADS=str(THREADS),
     ) as stack:
-        service_level(stack.base_url, texts[:1])  # warm: conditionals, allocator
+        service_level(stack.base_url, texts[:1], 1)  # warm: conditionals, allocator
         for jobs in levels:
-            results.append(service_level(stack.base_url, texts[:jobs]))
+            results.append(service_level(stack.base_url, texts[:jobs] if args.burst else texts, jobs))
         engine_peak = stack.engine_peak_rss_mb()
     print(
         f"library generate, one after another: {len(texts)} jobs, {baseline['audio_s']:.1f} s of audio in "
@@ -130,7 +136,8 @@ def main() -> None:
         f"{statistics.median(baseline['latencies_s']):.1f} s; peak RSS {baseline['peak_rss_mb']:.0f} MB"
     )
     print("each job is one chunk, voiced whole: its first audio is its latency")
-    print("concurrent jobs | audio s/s | vs library | latency p50 | p95")
+    shape = "N jobs sent at once" if args.burst else f"{len(texts)} jobs, N in flight"
+    print(f"{shape}:\nconcurrent jobs | audio s/s | vs library | latency p50 | p95")
     for level in results:
         p50, p95 = statistics.median(level.latencies_s), _percentile(level.latencies_s, 0.95)
         print(
