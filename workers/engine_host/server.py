@@ -19,7 +19,7 @@ import queue
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from multiprocessing.connection import Connection, Listener
 from typing import Any
 
@@ -150,9 +150,7 @@ class EngineServer:
     def _submit(self, connection_id: int, request: ChunkRequest) -> None:
         engine_id = _engine_id(connection_id, request.id)
         try:
-            self._engine.submit(
-                ChunkRequest(engine_id, request.text, request.reference_audio, request.params, request.priority)
-            )
+            self._engine.submit(replace(request, id=engine_id))
         except EngineError as error:
             self._send(connection_id, Failed(request.id, str(error), rejected=True))
             return
