@@ -16,7 +16,7 @@ import redis
 from core.settings import Settings
 from tests.support.checkpoints import checkpoint
 from tests.support.processes import ManagedProcess, start_api, start_worker
-from tests.support.s3 import MotoS3, free_port
+from tests.support.s3 import MotoS3, free_port, running_moto_s3
 
 TEST_REDIS = os.environ.get("TEST_REDIS", "redis://127.0.0.1:6379").rstrip("/")
 """The Redis server the tests use (databases 9 to 15 on it); set it to run two test sessions side by side."""
@@ -59,11 +59,8 @@ def settings_from_env(env: dict[str, str]) -> Settings:
 
 @pytest.fixture
 def moto_s3() -> Iterator[MotoS3]:
-    server = MotoS3()
-    server.start()
-    server.create_bucket()
-    yield server
-    server.stop()
+    with running_moto_s3() as server:
+        yield server
 
 
 @dataclass

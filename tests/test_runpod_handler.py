@@ -19,7 +19,7 @@ from tests.conftest import Stack
 from tests.support.audio import decoded_seconds
 from tests.support.processes import start_process, wait_for
 from tests.support.runpod import HANDLER_MODULE, FakeRunpodQueue, LocalRunpod, start_local_runpod
-from tests.support.s3 import BUCKET, MotoS3
+from tests.support.s3 import BUCKET, MotoS3, running_moto_s3
 from tests.test_infra import REPO, import_in_image
 
 pytestmark = pytest.mark.integration
@@ -29,11 +29,8 @@ RATE = 24000
 
 @pytest.fixture(scope="module")
 def s3() -> Iterator[MotoS3]:
-    server = MotoS3()
-    server.start()
-    server.create_bucket()
-    yield server
-    server.stop()
+    with running_moto_s3() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

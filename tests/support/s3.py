@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
@@ -53,3 +55,15 @@ class MotoS3:
             "S3_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
             "S3_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
         }
+
+
+@contextmanager
+def running_moto_s3() -> Iterator[MotoS3]:
+    """A moto S3 server over HTTP with the test bucket, stopped afterwards."""
+    server = MotoS3()
+    server.start()
+    server.create_bucket()
+    try:
+        yield server
+    finally:
+        server.stop()
