@@ -13,6 +13,7 @@ import itertools
 import logging
 import math
 import shutil
+import threading
 import wave
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +26,15 @@ import torch
 
 from core.settings import Settings
 from tests.conftest import Checkpoints
-from workers.engines.base import Audio, AudioPiece, ChunkRequest, EngineError, GenerationParams, run_to_completion
+from workers.engines.base import (
+    Audio,
+    AudioPiece,
+    ChunkRequest,
+    EngineError,
+    GenerationParams,
+    RequestFailed,
+    run_to_completion,
+)
 from workers.engines.chatterbox import ChatterboxEngine
 from workers.engines.s3gen_batch import VocoderInput, by_prompt_shape, vocode
 from workers.engines.turbo_batch import STOP_SPEECH, TurboBatch, TurboLimits, turbo_row
@@ -225,6 +234,7 @@ def test_greedy_rows_decoded_together_give_the_librarys_tokens(
             for row in batch.decode_step():
                 got[row.request.id] = row.tokens
             step += 1
+        batch.close()
     assert len({len(tokens) for tokens in expected.values()}) > 1 or rows == 1, "lengths should differ"
     for request in requests:
         tokens = got[request.id]
@@ -310,6 +320,106 @@ def test_pieces_come_back_per_request(engine: ChatterboxEngine) -> None:
     assert sorted(finals) == ["r0", "r1", "r2"]
 
 
+def test_a_voices_conditioning_runs_through_t3_once_and_is_restored_for_its_next_chunks(
+    engine: ChatterboxEngine, reference: Path
+) -> None:
+    model = engine.model
+    prompt_lengths: list[int] = []
+
+    def record(_module: Any, _args: Any, kwargs: dict[str, Any]) -> None:
+        if kwargs["inputs_embeds"].shape[1] > 1:  # a prompt, not a decode step
+            prompt_lengths.append(kwargs["inputs_embeds"].shape[1])
+
+    voices = [None, reference, None, reference]
+    requests = [ChunkRequest(f"r{i}", TEXTS[i], voice, GREEDY) for i, voice in enumerate(voices)]
+    rows = [turbo_row(model, request, engine.conditionals(request.reference_audio, GREEDY)) for request in requests]
+    batch = TurboBatch(model, TurboLimits(4, 4, 600, 1 << 30), model.watermarker)
+    hook = model.t3.tfmr.register_forward_pre_hook(record, with_kwargs=True)
+    try:
+        for row in rows:
+            batch.add(row)
+        with torch.inference_mode():
+            batch.decode_step()
+    finally:
+        hook.remove()
+        batch.close()
+    with torch.inference_mode():
+        cond_lengths = [model.t3.prepare_conditioning(row.t3_cond).shape[1] for row in rows]
+    texts = [row.text_tokens.shape[1] + 1 for row in rows]  # the text, then the start token
+    # Each voice's conditioning once (hundreds of positions), then every row's text alone.
+    assert prompt_lengths == [cond_lengths[0], texts[0], cond_lengths[1], texts[1], texts[2], texts[3]]
+
+
+@contextmanager
+def s3gen_flow_hooked(engine: ChatterboxEngine, before: Any) -> Iterator[None]:
+    """`before` runs in S3Gen's thread as each flow call starts (its encoder's forward)."""
+
+    def pre_hook(_module: Any, _args: Any) -> None:
+        before()
+
+    hook = engine.model.s3gen.flow.encoder.register_forward_pre_hook(pre_hook)
+    try:
+        yield
+    finally:
+        hook.remove()
+
+
+def test_t3_goes_on_decoding_while_s3gen_voices(engine: ChatterboxEngine) -> None:
+    decoded_during_flow: list[bool] = []
+    flow_running = threading.Event()
+    done_hook = engine.model.s3gen.flow.decoder.register_forward_hook(lambda _module, _args, _out: flow_running.clear())
+    head_hook = engine.model.t3.speech_head.register_forward_hook(
+        lambda _module, _args, _out: decoded_during_flow.append(flow_running.is_set())
+    )
+    batch = TurboBatch(engine.model, TurboLimits(1, 80, 600, 1 << 30, stream_tokens=10), engine.model.watermarker)
+    try:
+        with stop_suppressed(engine), s3gen_flow_hooked(engine, flow_running.set):
+            batch.add(turbo_row(engine.model, ChunkRequest("s", TEXTS[1], None, GREEDY, stream=True),
+                                engine.conditionals(None, GREEDY)))  # fmt: skip
+            pieces = []
+            while batch.busy:
+                pieces += [output for output in batch.step() if isinstance(output, AudioPiece)]
+    finally:
+        done_hook.remove()
+        head_hook.remove()
+        batch.close()
+    assert len(pieces) >= 3 and pieces[-1].final
+    # Decode steps ran while a streamed piece's flow was running in S3Gen's thread.
+    assert any(decoded_during_flow)
+
+
+def test_a_chunk_cancelled_while_s3gen_voices_it_sends_nothing(engine: ChatterboxEngine) -> None:
+    release = threading.Event()
+    with s3gen_flow_hooked(engine, lambda: release.wait(60)):
+        engine.submit(ChunkRequest("dropped", "Hello.", None, GREEDY))
+        engine.submit(ChunkRequest("kept", "Hello.", None, GREEDY))
+        outputs = engine.step()
+        while engine.batch.decoding:  # both decode; S3Gen then holds at its first flow call
+            outputs += engine.step()
+        engine.cancel("dropped")
+        release.set()
+        while engine.busy:
+            outputs += engine.step()
+    assert [(output.request_id, output.final) for output in outputs if isinstance(output, AudioPiece)] == [
+        ("kept", True)
+    ]
+
+
+def test_s3gen_failing_fails_its_chunk_and_a_streamed_one_leaves_the_batch(engine: ChatterboxEngine) -> None:
+    def fail() -> None:
+        raise RuntimeError("flow broke")
+
+    with stop_suppressed(engine), s3gen_flow_hooked(engine, fail):
+        engine.submit(ChunkRequest("streamed", TEXTS[1], None, GREEDY, stream=True))
+        outputs = []
+        while engine.busy:
+            outputs += engine.step()
+    [failure] = outputs
+    assert isinstance(failure, RequestFailed) and failure.request_id == "streamed"
+    assert "flow broke" in str(failure.error)
+    assert engine.batch.decoding == []
+
+
 STREAM_TOKENS = 100
 
 
@@ -328,6 +438,7 @@ def streamed_and_whole(engine: ChatterboxEngine) -> tuple[list[tuple[int, Audio]
         while batch.busy:
             step += 1
             pieces += [(step, output.samples) for output in batch.step() if isinstance(output, AudioPiece)]
+        batch.close()
         results[stream] = pieces
     [(_, whole)] = results[False]
     return results[True], whole
@@ -344,7 +455,8 @@ def test_a_streamed_chunk_comes_in_pieces_from_its_25th_token_and_loses_none(
 ) -> None:
     pieces, whole = streamed
     first_step, _ = pieces[0]
-    assert first_step <= 26  # the prefill's token, then 24 decode steps
+    # Voiced from the 25th token on, beside the decoding: the first piece comes while the chunk is still decoding.
+    assert first_step <= STREAM_TOKENS
     assert len(pieces) >= 3
     audio = np.concatenate([samples for _, samples in pieces])
     # Every token is voiced, the three silence tokens generate appends included, as when voiced whole.

@@ -381,6 +381,8 @@ class ChatterboxEngine:
         self._builtin_conds = model.conds
         self._model = model
         if self._variant.setting == "turbo":
+            import torch
+
             from workers.engines.turbo_batch import TurboBatch, TurboLimits
 
             settings = self._settings
@@ -393,6 +395,7 @@ class ChatterboxEngine:
                 kv_cache_bytes=settings.engine_kv_cache_mb << 20,
                 vocoder_batch=settings.engine_vocoder_batch
                 or (1 if self.device == "cpu" else settings.engine_max_batch),
+                vocoder_threads=torch.get_num_threads() if self.device == "cpu" else 1,
             )
             self._batch = TurboBatch(model, limits, model.watermarker)
         logger.info("loaded %s on %s in %.1f s", self.name, self.device, time.perf_counter() - started)
@@ -434,6 +437,8 @@ class ChatterboxEngine:
     def unload(self) -> None:
         self._model = None
         self._builtin_conds = None
+        if self._batch is not None:
+            self._batch.close()
         self._batch = None
         self._conditionals.clear()
         gc.collect()

@@ -5,7 +5,10 @@ turns them into a waveform. A decode step of one sequence is bound by reading th
 a step of many does. Here each chunk is a row with a slot in one KV cache (kv_slots.py): a row joins by running its
 prompt through T3 into a free slot (prefill), every step decodes one token for all rows together with each row's
 own sampling parameters (sampling.py), and a row leaves when it samples the stop token or reaches the token limit,
-freeing its slot for the next waiting chunk. Rows that finish in the same step are voiced together (s3gen_batch.py).
+freeing its slot for the next waiting chunk. S3Gen voices finished rows, and the next pieces of streamed ones, in
+a thread beside the decoding (voicing.py), so the batch never stops for it. A row's prompt starts with its voice's
+conditioning, the same few hundred positions for every chunk of that voice: their keys and values are computed once
+per voice and copied into each new row's slot (kv_slots.py), so a row's prefill runs only its text.
 
 Every row follows `T3.inference_turbo` exactly: the same prompt (voice conditioning, text, start token), absolute
 positions counted per row, the same processors in the same order, the first token never taken as a stop (the
@@ -22,11 +25,12 @@ from typing import Any
 
 import torch
 
-from workers.engines.base import AudioPiece, ChunkRequest, EngineError, EngineOutput, RequestFailed
-from workers.engines.kv_slots import SlotCache
+from workers.engines.base import ChunkRequest, EngineError, EngineOutput, RequestFailed
+from workers.engines.kv_slots import PrefixStore, SlotCache
 from workers.engines.piece_watermark import PieceWatermarker
-from workers.engines.s3gen_batch import VocoderInput, VoiceStream, vocode, vocode_pieces
+from workers.engines.s3gen_batch import VoiceStream
 from workers.engines.sampling import BatchSampler, RowSampling
+from workers.engines.voicing import ThreadShare, VoiceJob, Voicer
 from workers.engines.waiting import WaitingRequests
 
 logger = logging.getLogger(__name__)
@@ -34,7 +38,9 @@ logger = logging.getLogger(__name__)
 START_SPEECH = 6561
 STOP_SPEECH = 6562
 SILENCE = 4299  # chatterbox.models.s3gen.const.S3GEN_SIL, appended three times by generate
-TURBO_MEANFLOW_STEPS = 2
+VOICER_WAIT_S = 0.05
+VOICE_PREFIXES = 8
+"""Voices whose conditioning keys and values are kept (a few tens of MB each for Turbo's GPT-2 medium)."""
 LONGEST_PIECE_FACTOR = 8
 """A streamed chunk's pieces double in length, from STREAM_TOKENS up to this many times it: the first audio comes
 soon, and a long chunk is not voiced over and over (each piece runs the flow over all its tokens so far)."""
@@ -86,6 +92,8 @@ class TurboLimits:
     """Speech tokens in the first piece of a streamed request (25: a second of speech)."""
     vocoder_batch: int = 16
     """Rows S3Gen voices in one call."""
+    vocoder_threads: int = 1
+    """Threads voicing at once (one per core on a CPU, see voicing.py)."""
 
 
 class TurboBatch:
@@ -115,9 +123,14 @@ class TurboBatch:
                 limits.max_batch,
             )
         self._cache = SlotCache(config.n_layer, self.slots, capacity)
+        self._prefixes: PrefixStore[Any] = PrefixStore(VOICE_PREFIXES)
         self._sampler = BatchSampler(self.slots, self._t3.hp.speech_tokens_dict_size, self._device)
         self._waiting: WaitingRequests[TurboRow] = WaitingRequests()
         self._active: list[TurboRow] = []
+        self._threads = ThreadShare(torch.get_num_threads())
+        self._voicer = Voicer(
+            model, watermark, max_rows=limits.vocoder_batch, workers=limits.vocoder_threads, threads=self._threads
+        )
         logger.info("turbo batch: %d rows of up to %d positions (%d MB of KV cache)", self.slots, capacity,
                     self.slots * slot_bytes >> 20)  # fmt: skip
 
@@ -128,7 +141,7 @@ class TurboBatch:
 
     @property
     def busy(self) -> bool:
-        return bool(self._active) or len(self._waiting) > 0
+        return bool(self._active) or len(self._waiting) > 0 or self._voicer.busy
 
     @property
     def decoding(self) -> list[str]:
@@ -142,22 +155,43 @@ class TurboBatch:
         self._waiting.push(row.request.id, row.request.priority, row)
 
     def cancel(self, request_id: str) -> None:
-        if self._waiting.cancel(request_id):
-            return
+        if not self._waiting.cancel(request_id):
+            self._drop(request_id)
+        self._voicer.cancel(request_id)
+
+    def _drop(self, request_id: str) -> None:
+        """The row of this request leaves its slot, if it holds one."""
         for row in self._active:
             if row.request.id == request_id:
                 self._leave(row)
                 return
 
     def step(self) -> list[EngineOutput]:
-        """Admit waiting rows into free slots, decode one token for every active row, voice the finished ones and
-        the next piece of the streamed ones that have reached it."""
-        try:
-            finished = self.decode_step()
-        except TurboStepFailed as failure:
-            return [RequestFailed(row.request.id, failure.error) for row in failure.rows]
-        due = [row for row in self._active if row.stream is not None and len(row.speech_tokens) >= row.next_piece_at]
-        return self._voice(finished, due)
+        """Admit waiting rows into free slots, decode one token for every active row, hand the finished ones and
+        the streamed ones due for their next piece to S3Gen; what S3Gen has voiced since the last step."""
+        failed: list[EngineOutput] = []
+        if self._active or len(self._waiting) > 0:
+            with self._threads.working():
+                try:
+                    finished = self.decode_step()
+                except TurboStepFailed as failure:
+                    failed = [RequestFailed(row.request.id, failure.error) for row in failure.rows]
+                    finished = []
+            for row in finished:
+                self._voicer.submit(self._voice_job(row, final=True))
+            for row in self._active:
+                if row.stream is not None and len(row.speech_tokens) >= row.next_piece_at:
+                    self._voicer.submit(self._voice_job(row, final=False))
+        # With no row decoding, the loop would only spin: wait a little for S3Gen instead.
+        made = self._voicer.collect(wait_s=0.0 if self._active else VOICER_WAIT_S)
+        for output in made:
+            if isinstance(output, RequestFailed):
+                self._drop(output.request_id)
+        return failed + made
+
+    def close(self) -> None:
+        """Stop S3Gen's thread (after the job it is voicing)."""
+        self._voicer.close()
 
     def decode_step(self) -> list[TurboRow]:
         """The T3 half of a step: admit, decode one token for every active row; the rows that finished, which
@@ -190,18 +224,18 @@ class TurboBatch:
     def _prefill(self, row: TurboRow) -> None:
         t3 = self._t3
         start = torch.tensor([[START_SPEECH]], device=self._device)
-        embeds, _ = t3.prepare_input_embeds(
+        embeds, cond_length = t3.prepare_input_embeds(
             t3_cond=row.t3_cond, text_tokens=row.text_tokens, speech_tokens=start, cfg_weight=0.0
         )
+        # A voice's conditioning is the first few hundred positions of every prompt it speaks: run once, restored.
+        prefix = self._prefixes.get(row.t3_cond)
+        if prefix is None:
+            self._run_prompt(row.slot, embeds[:, :cond_length], 0)
+            self._prefixes.put(row.t3_cond, self._cache.prefix(row.slot, cond_length))
+        else:
+            self._cache.restore(row.slot, prefix)
+        hidden = self._run_prompt(row.slot, embeds[:, cond_length:], cond_length)
         length = embeds.shape[1]
-        mask = self._cache.plan_prefill(row.slot, length, self._device)
-        hidden = t3.tfmr(
-            inputs_embeds=embeds,
-            past_key_values=self._cache,
-            attention_mask=mask,
-            position_ids=torch.arange(length, device=self._device)[None],
-            use_cache=True,
-        )[0]
         logits = t3.speech_head(hidden[:, -1])
         # The first token is sampled with the start token as the "generated" ones (inference_turbo's input_ids).
         self._sampler.assign(row.slot, row.sampling, seen=[START_SPEECH])
@@ -215,8 +249,21 @@ class TurboBatch:
             row.piece_tokens = row.next_piece_at = self._stream_tokens
         self._append(row, int(token[0]), first=True)
 
+    def _run_prompt(self, slot: int, embeds: torch.Tensor, start: int) -> torch.Tensor:
+        """Prompt positions `start ..` of `slot` through T3; the hidden states."""
+        length = embeds.shape[1]
+        mask = self._cache.plan_prefill(slot, length, self._device, start)
+        hidden: torch.Tensor = self._t3.tfmr(
+            inputs_embeds=embeds,
+            past_key_values=self._cache,
+            attention_mask=mask,
+            position_ids=torch.arange(start, start + length, device=self._device)[None],
+            use_cache=True,
+        )[0]
+        return hidden
+
     def _decode(self) -> None:
-        # Finished rows have left (see _voice), so the decoding rows hold slots 0 .. len(rows) - 1.
+        # Finished rows have left (see _leave), so the decoding rows hold slots 0 .. len(rows) - 1.
         rows = self._active
         if not rows:
             return
@@ -250,64 +297,15 @@ class TurboBatch:
             self._leave(row)
         return finished
 
-    def _voice(self, finished: list[TurboRow], due: list[TurboRow]) -> list[EngineOutput]:
-        """Whole waveforms for the finished rows that do not stream, pieces for those that do."""
-        whole = [row for row in finished if row.stream is None]
-        pieces = [(row, True) for row in finished if row.stream is not None] + [(row, False) for row in due]
-        outputs: list[EngineOutput] = []
-        try:
-            with torch.inference_mode():
-                if whole:
-                    waveforms = vocode(
-                        self._model.s3gen,
-                        [VocoderInput(self._tokens(row, final=True), row.ref_dict) for row in whole],
-                        n_timesteps=TURBO_MEANFLOW_STEPS,
-                        meanflow=True,
-                        max_rows=self._vocoder_batch,
-                    )
-                    outputs += [self._whole(row, waveform) for row, waveform in zip(whole, waveforms, strict=True)]
-                if pieces:
-                    inputs = [
-                        (VocoderInput(self._tokens(row, final), row.ref_dict), row.stream, final)
-                        for row, final in pieces
-                        if row.stream is not None
-                    ]
-                    waveforms = vocode_pieces(
-                        self._model.s3gen,
-                        inputs,
-                        n_timesteps=TURBO_MEANFLOW_STEPS,
-                        meanflow=True,
-                        max_rows=self._vocoder_batch,
-                    )
-                    for (row, final), waveform in zip(pieces, waveforms, strict=True):
-                        outputs += self._piece(row, waveform, final)
-        except Exception as error:
-            logger.exception("S3Gen failed on %d rows", len(finished) + len(due))
-            for row, _final in pieces:
-                if row in self._active:
-                    self._leave(row)
-            return [RequestFailed(row.request.id, error) for row in [*whole, *(row for row, _ in pieces)]]
-        return outputs
-
-    def _tokens(self, row: TurboRow, final: bool) -> torch.Tensor:
-        silence = [SILENCE] * 3 if final else []
-        return torch.tensor(row.speech_tokens + silence, device=self._device)
-
-    def _whole(self, row: TurboRow, waveform: torch.Tensor) -> AudioPiece:
-        # Perth's network, run with autograd on, grows host memory (devnen #164): the caller's inference_mode.
-        samples = waveform.detach().cpu().numpy()
-        watermarked = self._watermark.apply_watermark(samples, sample_rate=self._model.sr)
-        return AudioPiece(row.request.id, watermarked.astype("float32", copy=False), final=True)
-
-    def _piece(self, row: TurboRow, waveform: torch.Tensor, final: bool) -> list[EngineOutput]:
-        assert row.marker is not None
-        samples = row.marker.push(waveform.detach().cpu().numpy(), final=final)
+    def _voice_job(self, row: TurboRow, *, final: bool) -> VoiceJob:
         if not final:
+            # Piece lengths double, so a long chunk is not voiced over and over (each piece runs the flow over all
+            # its tokens so far).
             row.piece_tokens = min(2 * row.piece_tokens, LONGEST_PIECE_FACTOR * self._stream_tokens)
             row.next_piece_at = len(row.speech_tokens) + row.piece_tokens
-            if samples.size == 0:
-                return []
-        return [AudioPiece(row.request.id, samples, final=final)]
+        silence = [SILENCE] * 3 if final else []
+        tokens = torch.tensor(row.speech_tokens + silence, device=self._device)
+        return VoiceJob(row.request.id, tokens, row.ref_dict, final, row.stream, row.marker)
 
     def _leave(self, row: TurboRow) -> None:
         """Free the row's slot, moving the last active row into it so active rows stay in the first slots."""
