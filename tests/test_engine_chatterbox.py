@@ -12,6 +12,7 @@ import gc
 import itertools
 import logging
 import math
+import os
 import shutil
 import threading
 import wave
@@ -38,6 +39,7 @@ from workers.engines.base import (
 from workers.engines.chatterbox import ChatterboxEngine
 from workers.engines.s3gen_batch import VocoderInput, by_prompt_shape, vocode
 from workers.engines.turbo_batch import STOP_SPEECH, TurboBatch, TurboLimits, turbo_row
+from workers.engines.voicing import CPU_VOICER_NICENESS
 
 TEXTS = [
     "Hello there.",
@@ -386,6 +388,14 @@ def test_t3_goes_on_decoding_while_s3gen_voices(engine: ChatterboxEngine) -> Non
     assert len(pieces) >= 3 and pieces[-1].final
     # Decode steps ran while a streamed piece's flow was running in S3Gen's thread.
     assert any(decoded_during_flow)
+
+
+def test_on_a_cpu_s3gen_has_a_thread_per_core_below_t3s_priority(engine: ChatterboxEngine) -> None:
+    # The batches other tests build are closed, so what is left are this module's engine's, on 2 threads.
+    voicing = {thread.name: thread.native_id for thread in threading.enumerate() if thread.name.startswith("s3gen-")}
+    assert sorted(voicing) == ["s3gen-0", "s3gen-1"]
+    assert {os.getpriority(os.PRIO_PROCESS, tid or 0) for tid in voicing.values()} == {CPU_VOICER_NICENESS}
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < CPU_VOICER_NICENESS
 
 
 def test_a_chunk_cancelled_while_s3gen_voices_it_sends_nothing(engine: ChatterboxEngine) -> None:

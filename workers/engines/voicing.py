@@ -10,12 +10,15 @@ jobs are voiced one after another in the order they came, and the rows of one gr
 On a GPU one voicing thread batches whatever is ready. On a CPU, where S3Gen is compute-bound and a batch saves
 nothing, there is one voicing thread per core, each voicing a row at a time: while T3 and S3Gen work together,
 every thread runs torch on one core (ThreadShare), so the OS spreads T3's step and the voicing over the cores with
-none idle, and no thread team waits at a barrier for a thread the OS has put aside.
+none idle, and no thread team waits at a barrier for a thread the OS has put aside. Those voicing threads run at a
+lower OS priority (nice 10), so T3's thread keeps a core whenever it has a step to run: every decoding row's
+latency stays what T3 alone would give it, and S3Gen takes the rest of the machine.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -32,6 +35,7 @@ from workers.engines.s3gen_batch import VocoderInput, VoiceStream, vocode, vocod
 logger = logging.getLogger(__name__)
 
 TURBO_MEANFLOW_STEPS = 2
+CPU_VOICER_NICENESS = 10
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,8 @@ class Voicer:
             worker.join()
 
     def _serve(self, index: int) -> None:
+        if len(self._workers) > 1:
+            _lower_this_threads_priority()
         while True:
             with self._changed:
                 group: list[VoiceJob] = []
@@ -207,3 +213,11 @@ class Voicer:
         if samples.size == 0 and not job.final:
             return []
         return [AudioPiece(job.request_id, samples, final=job.final)]
+
+
+def _lower_this_threads_priority() -> None:
+    """Linux schedules threads one by one: a thread's niceness is set through its own id."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), CPU_VOICER_NICENESS)
+    except OSError as error:
+        logger.warning("could not lower S3Gen's thread priority (%s); T3's steps may wait for it", error)
