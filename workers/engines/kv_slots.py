@@ -137,7 +137,7 @@ class SlotCache(Cache):
     def prefix(self, slot: int, length: int) -> CachedPrefix:
         """A copy of the first `length` positions of `slot`, to `restore` into any slot later."""
         layers = [layer.prefix(slot, length) for layer in self._layers()]
-        return CachedPrefix(length, [keys for keys, _ in layers], [values for _, values in layers])
+        return CachedPrefix([keys for keys, _ in layers], [values for _, values in layers])
 
     def restore(self, slot: int, prefix: CachedPrefix) -> None:
         """Write a prefix taken by `prefix` into the first positions of `slot`."""
@@ -156,9 +156,8 @@ class SlotCache(Cache):
 
 @dataclass(frozen=True)
 class CachedPrefix:
-    """The keys and values of a slot's first `length` positions, one (heads, length, head dim) pair per layer."""
+    """The keys and values of a slot's first positions, one (heads, positions, head dim) pair per layer."""
 
-    length: int
     keys: list[torch.Tensor]
     values: list[torch.Tensor]
 

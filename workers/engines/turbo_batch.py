@@ -105,7 +105,6 @@ class TurboBatch:
         self._watermark = watermark
         self._max_new_tokens = limits.max_new_tokens
         self._stream_tokens = limits.stream_tokens
-        self._vocoder_batch = limits.vocoder_batch
         config = self._t3.tfmr.config
         self._max_text_tokens = limits.max_text_tokens
         # Conditioning, text, the start token, then every speech token (1 + max_new_tokens): a row never outgrows it.
