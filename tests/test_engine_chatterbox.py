@@ -37,8 +37,9 @@ from workers.engines.base import (
     run_to_completion,
 )
 from workers.engines.chatterbox import ChatterboxEngine
+from workers.engines.packed_projections import PackedConv1D
 from workers.engines.s3gen_batch import VocoderInput, by_prompt_shape, vocode
-from workers.engines.turbo_batch import STOP_SPEECH, TurboBatch, TurboLimits, turbo_row
+from workers.engines.turbo_batch import STOP_SPEECH, TurboBatch, TurboLimits, TurboRow, turbo_row
 from workers.engines.voicing import CPU_VOICER_NICENESS
 
 TEXTS = [
@@ -350,6 +351,44 @@ def test_a_voices_conditioning_runs_through_t3_once_and_is_restored_for_its_next
     texts = [row.text_tokens.shape[1] + 1 for row in rows]  # the text, then the start token
     # Each voice's conditioning once (hundreds of positions), then every row's text alone.
     assert prompt_lengths == [cond_lengths[0], texts[0], cond_lengths[1], texts[1], texts[2], texts[3]]
+
+
+def test_rows_decoding_together_run_packed_projections_and_a_lone_row_the_librarys_own(
+    engine: ChatterboxEngine,
+) -> None:
+    model = engine.model
+    library_rows: list[int] = []
+    packed_rows: list[int] = []
+
+    def record(module: torch.nn.Module, args: tuple[torch.Tensor, ...], _out: Any) -> None:
+        if isinstance(module, PackedConv1D):
+            packed_rows.append(args[0].shape[0])
+
+    batch = TurboBatch(model, TurboLimits(4, 6, 600, 1 << 30), model.watermarker)
+    library_hook = model.t3.tfmr.h[0].attn.c_attn.register_forward_pre_hook(
+        lambda _module, args: library_rows.append(args[0].shape[0])
+    )
+    packed_hook = torch.nn.modules.module.register_module_forward_hook(record)
+    try:
+        with stop_suppressed(engine), torch.inference_mode():
+            conds = engine.conditionals(None, GREEDY)
+            for index in range(3):
+                batch.add(turbo_row(model, ChunkRequest(f"r{index}", TEXTS[index], None, GREEDY), conds))
+            finished: list[TurboRow] = []
+            while len(finished) < 3:
+                finished += batch.decode_step()
+            batch.add(turbo_row(model, ChunkRequest("alone", TEXTS[3], None, GREEDY), conds))
+            while not batch.decode_step():
+                pass
+    finally:
+        library_hook.remove()
+        packed_hook.remove()
+        batch.close()
+    # The three rows' 6 decode steps ran through the packed copy (4 projections a layer), never the library's T3,
+    # which ran the prompts (the voice's conditioning, then each row's text) and the lone row's 6 steps.
+    assert packed_rows == [3] * (6 * 4 * len(model.t3.tfmr.h))
+    assert library_rows == [1] * (2 + 1 + 1 + 1 + 6)
+    assert not any(isinstance(module, PackedConv1D) for module in model.t3.tfmr.modules())
 
 
 @contextmanager
