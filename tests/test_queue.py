@@ -263,5 +263,23 @@ def test_an_engine_that_keeps_dying_stops_the_worker_loudly(env: dict[str, str],
         worker.stop()
 
 
+def _engine_environment(worker: ManagedProcess) -> dict[str, str]:
+    engine = engine_process(worker.process.pid)
+    assert engine is not None, worker.log()
+    pairs = Path(f"/proc/{engine}/environ").read_bytes().decode().split("\0")
+    return dict(pair.split("=", 1) for pair in pairs if "=" in pair)
+
+
+def test_the_engine_process_waits_passively_in_openmp_unless_told_otherwise(
+    env: dict[str, str], worker: ManagedProcess, tmp_path: Path
+) -> None:
+    assert _engine_environment(worker)["OMP_WAIT_POLICY"] == "PASSIVE"
+    told = start_worker({**env, "OMP_WAIT_POLICY": "ACTIVE"}, tmp_path)
+    try:
+        assert _engine_environment(told)["OMP_WAIT_POLICY"] == "ACTIVE"
+    finally:
+        told.stop()
+
+
 def _engine_started(worker: ManagedProcess, times: int) -> bool:
     return worker.log().count("engine espeak loaded") == times
