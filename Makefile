@@ -67,6 +67,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.queue
 	$(BIN)/python -m bench.api
 	$(BIN)/python -m bench.normalization
+	$(BIN)/python -m bench.projections
 	$(BIN)/python -m bench.batching
 	$(BIN)/python -m bench.streaming
 

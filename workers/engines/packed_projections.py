@@ -2,9 +2,9 @@
 
 Every decode step multiplies a few rows (one per decoding chunk) by each of GPT-2's weight matrices. torch's CPU
 `addmm`, which GPT-2's `Conv1D` calls, goes to MKL's sgemm, which is tuned for one row or for many and not for a
-handful: measured on this project's CPU (AMD EPYC, AVX2, 2 threads) a step's 96 projections took about 280 ms for
-8 rows against 80 ms for one, so batching gained little over running the rows one by one. oneDNN, with each weight
-reordered once into its blocked layout, takes about 130 ms for the same 8 rows and as long as MKL for one.
+handful: measured on this project's CPU (AMD EPYC, AVX2, 2 threads; `python -m bench.projections`) a step's 96
+projections took 172 ms for 8 rows against 74 ms for one. oneDNN, with each weight reordered once into its blocked
+layout, takes 90 ms for the same 8 rows and as long as MKL for one.
 
 torch reaches that kernel only through the ops its compiler (inductor) emits for frozen CPU linear layers,
 `torch.ops.mkldnn._reorder_linear_weight` and `torch.ops.mkldnn._linear_pointwise`; its public `MkldnnLinear`
