@@ -123,10 +123,9 @@ class TurboBatch:
                 limits.max_batch,
             )
         self._cache = SlotCache(config.n_layer, self.slots, capacity)
-        # Several rows' decode steps through oneDNN on a CPU (packed_projections.py); one row's through T3 itself.
-        self._batched_tfmr = (
-            batched_decoder(self._t3.tfmr, self.slots) if self.slots > 1 and packs_projections(self._device) else None
-        )
+        # Several rows' decode steps go through oneDNN on a CPU (packed_projections.py); one row's through T3 itself.
+        packs = self.slots > 1 and packs_projections(self._device)
+        self._batched_tfmr = batched_decoder(self._t3.tfmr, self.slots) if packs else self._t3.tfmr
         self._prefixes: PrefixStore[Any] = PrefixStore(VOICE_PREFIXES)
         self._sampler = BatchSampler(self.slots, self._t3.hp.speech_tokens_dict_size, self._device)
         self._waiting: WaitingRequests[TurboRow] = WaitingRequests()
@@ -274,7 +273,7 @@ class TurboBatch:
         lengths = torch.tensor([row.length for row in rows], device=self._device)
         current = torch.tensor([[row.tokens[-1]] for row in rows], device=self._device)
         mask = self._cache.plan_decode(lengths)
-        decoder = self._batched_tfmr if len(rows) > 1 and self._batched_tfmr is not None else self._t3.tfmr
+        decoder = self._batched_tfmr if len(rows) > 1 else self._t3.tfmr
         hidden = decoder(
             inputs_embeds=self._t3.speech_emb(current),
             past_key_values=self._cache,
