@@ -7,7 +7,7 @@ import base64
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from tests.support.processes import engine_process, pool_children
 pytestmark = pytest.mark.integration
 
 SENTENCE = "Hello from ChatterBox Turbo, running for real on random weights."
+MAX_STREAMED_JOBS = 5
 
 
 @pytest.fixture(scope="module")
@@ -96,22 +97,33 @@ def test_runsync_that_waits_in_the_queue_past_five_seconds_completes(turbo_stack
     assert state["output"]["sample_rate"] == 24000 and state["output"]["duration_sec"] > 0.1
 
 
-def test_a_streaming_job_gives_pieces_of_a_chunk_before_the_chunk_is_done(turbo_stack: Stack) -> None:
-    # Sampled hot, the random model seldom says its stop token (a few in a thousand a step), so the one chunk runs
-    # long; its pieces come after 5, 15, 35, 75... tokens (STREAM_TOKENS=5 here, doubling), then the rest.
-    body = {"input": {"text": SENTENCE, "stream": True, "temperature": 5.0, "response_format": "wav"}}
-    job_id = httpx.post(f"{turbo_stack.base_url}/run", json=body).json()["id"]
+def _streamed_job(stack: Stack, body: Mapping[str, object]) -> tuple[list[list[dict[str, object]]], bytes]:
+    """Every poll of a streamed job's /stream until it succeeds, and the pcm of its audio items."""
+    job_id = httpx.post(f"{stack.base_url}/run", json=body).json()["id"]
     polls: list[list[dict[str, object]]] = []
     while not polls or not polls[-1] or polls[-1][-1].get("status") != "success":
-        reply = httpx.get(f"{turbo_stack.base_url}/stream/{job_id}", timeout=30).json()
+        reply = httpx.get(f"{stack.base_url}/stream/{job_id}", timeout=30).json()
         polls.append([chunk["output"] for chunk in reply["stream"]])
         if reply["status"] in ("FAILED", "CANCELLED", "TIMED_OUT"):
             pytest.fail(f"the job ended {reply}")
         time.sleep(0.2)
     items = [item for poll in polls for item in poll]
-    pcm = b"".join(base64.b64decode(str(item["audio_base64"])) for item in items if "encoding" in item)
-    tokens = len(pcm) // 2 // 960 - 3  # Turbo speaks 960 samples a token, and generate appends three silent ones
-    assert len(pcm) // 2 % 960 == 0 and tokens >= 15, items
+    return polls, b"".join(base64.b64decode(str(item["audio_base64"])) for item in items if "encoding" in item)
+
+
+def test_a_streaming_job_gives_pieces_of_a_chunk_before_the_chunk_is_done(turbo_stack: Stack) -> None:
+    # Sampled hot, the random model seldom says its stop token (a few in a thousand a step), so the one chunk runs
+    # long; its pieces come after 5, 15, 35, 75... tokens (STREAM_TOKENS=5 here, doubling), then the rest. A chunk
+    # that stops before its third piece (about one job in twenty) proves nothing either way: another is sent.
+    body = {"input": {"text": SENTENCE, "stream": True, "temperature": 5.0, "response_format": "wav"}}
+    for _ in range(MAX_STREAMED_JOBS):
+        polls, pcm = _streamed_job(turbo_stack, body)
+        tokens = len(pcm) // 2 // 960 - 3  # Turbo speaks 960 samples a token, and generate appends three silent ones
+        assert len(pcm) // 2 % 960 == 0, polls
+        if tokens >= 15:
+            break
+    else:
+        pytest.fail(f"{MAX_STREAMED_JOBS} chunks in a row stopped before 15 tokens")
     # The worker cuts what it publishes into half-second slices, so several audio items alone prove nothing: the
     # engine's pieces come tokens apart, so audio must come in separate polls, the first long before the end.
     with_audio = [index for index, poll in enumerate(polls) if any("audio_base64" in item for item in poll)]
