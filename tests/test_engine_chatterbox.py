@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from transformers import AttentionInterface
 
 from core.settings import Settings
 from tests.conftest import Checkpoints
@@ -38,6 +39,7 @@ from workers.engines.base import (
 )
 from workers.engines.chatterbox import ChatterboxEngine
 from workers.engines.packed_projections import PackedConv1D
+from workers.engines.prefix_attention import SHARED_PREFIX_ATTENTION, shared_prefix_attention
 from workers.engines.s3gen_batch import VocoderInput, by_prompt_shape, vocode
 from workers.engines.turbo_batch import STOP_SPEECH, TurboBatch, TurboLimits, TurboRow, turbo_row
 from workers.engines.voicing import CPU_VOICER_NICENESS
@@ -353,12 +355,20 @@ def test_a_voices_conditioning_runs_through_t3_once_and_is_restored_for_its_next
     assert prompt_lengths == [cond_lengths[0], texts[0], cond_lengths[1], texts[1], texts[2], texts[3]]
 
 
-def test_rows_decoding_together_run_packed_projections_and_a_lone_row_the_librarys_own(
+def test_rows_decoding_together_run_packed_projections_reading_their_voice_once_and_a_lone_row_the_librarys_own(
     engine: ChatterboxEngine,
 ) -> None:
     model = engine.model
     library_rows: list[int] = []
     packed_rows: list[int] = []
+    shared: list[tuple[int, list[tuple[object, int]]]] = []
+
+    def attention_spy(
+        module: Any, query: torch.Tensor, key: Any, value: Any, mask: Any, shared_prefixes: Any = None, **kwargs: Any
+    ) -> Any:
+        if shared_prefixes is not None:
+            shared.append((query.shape[0], [(group.rows, group.length) for group in shared_prefixes]))
+        return shared_prefix_attention(module, query, key, value, mask, shared_prefixes=shared_prefixes, **kwargs)
 
     def record(module: torch.nn.Module, args: tuple[torch.Tensor, ...], _out: Any) -> None:
         if isinstance(module, PackedConv1D):
@@ -369,6 +379,7 @@ def test_rows_decoding_together_run_packed_projections_and_a_lone_row_the_librar
         lambda _module, args: library_rows.append(args[0].shape[0])
     )
     packed_hook = torch.nn.modules.module.register_module_forward_hook(record)
+    AttentionInterface.register(SHARED_PREFIX_ATTENTION, attention_spy)
     try:
         with stop_suppressed(engine), torch.inference_mode():
             conds = engine.conditionals(None, GREEDY)
@@ -381,6 +392,7 @@ def test_rows_decoding_together_run_packed_projections_and_a_lone_row_the_librar
             while not batch.decode_step():
                 pass
     finally:
+        AttentionInterface.register(SHARED_PREFIX_ATTENTION, shared_prefix_attention)
         library_hook.remove()
         packed_hook.remove()
         batch.close()
@@ -389,6 +401,11 @@ def test_rows_decoding_together_run_packed_projections_and_a_lone_row_the_librar
     assert packed_rows == [3] * (6 * 4 * len(model.t3.tfmr.h))
     assert library_rows == [1] * (2 + 1 + 1 + 1 + 6)
     assert not any(isinstance(module, PackedConv1D) for module in model.t3.tfmr.modules())
+    # Every layer of those steps read the voice's conditioning once for the three rows of its one voice.
+    with torch.inference_mode():
+        conditioning = model.t3.prepare_conditioning(conds.t3).shape[1]
+    assert shared == [(3, [(slice(0, 3), conditioning)])] * (6 * len(model.t3.tfmr.h))
+    assert model.t3.tfmr.config._attn_implementation != SHARED_PREFIX_ATTENTION
 
 
 @contextmanager

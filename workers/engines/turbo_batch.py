@@ -26,9 +26,10 @@ from typing import Any
 import torch
 
 from workers.engines.base import ChunkRequest, EngineError, EngineOutput, RequestFailed
-from workers.engines.kv_slots import PrefixStore, SlotCache
+from workers.engines.kv_slots import CachedPrefix, PrefixStore, SlotCache
 from workers.engines.packed_projections import batched_decoder, packs_projections
 from workers.engines.piece_watermark import PieceWatermarker
+from workers.engines.prefix_attention import SharedPrefix, use_shared_prefix_attention
 from workers.engines.s3gen_batch import VoiceStream
 from workers.engines.sampling import BatchSampler, RowSampling
 from workers.engines.voicing import ThreadShare, VoiceJob, Voicer
@@ -57,6 +58,8 @@ class TurboRow:
     t3_cond: Any
     ref_dict: dict[str, Any]
     sampling: RowSampling
+    prefix: CachedPrefix | None = None
+    """The keys and values of its voice's conditioning, the first positions of its slot (set by the prefill)."""
     tokens: list[int] = field(default_factory=list)
     length: int = 0
     """Positions of this row held in its KV slot."""
@@ -123,9 +126,12 @@ class TurboBatch:
                 limits.max_batch,
             )
         self._cache = SlotCache(config.n_layer, self.slots, capacity)
-        # Several rows' decode steps go through oneDNN on a CPU (packed_projections.py); one row's through T3 itself.
-        packs = self.slots > 1 and packs_projections(self._device)
-        self._batched_tfmr = batched_decoder(self._t3.tfmr, self.slots) if packs else self._t3.tfmr
+        # Several rows' decode steps go through oneDNN on a CPU (packed_projections.py), reading each voice's
+        # conditioning once (prefix_attention.py); one row's through T3 itself.
+        self._batched_tfmr: Any = None
+        if self.slots > 1 and packs_projections(self._device):
+            self._batched_tfmr = batched_decoder(self._t3.tfmr, self.slots)
+            use_shared_prefix_attention(self._batched_tfmr)
         self._prefixes: PrefixStore[Any] = PrefixStore(VOICE_PREFIXES)
         self._sampler = BatchSampler(self.slots, self._t3.hp.speech_tokens_dict_size, self._device)
         self._waiting: WaitingRequests[TurboRow] = WaitingRequests()
@@ -234,9 +240,11 @@ class TurboBatch:
         prefix = self._prefixes.get(row.t3_cond)
         if prefix is None:
             self._run_prompt(row.slot, embeds[:, :cond_length], 0)
-            self._prefixes.put(row.t3_cond, self._cache.prefix(row.slot, cond_length))
+            prefix = self._cache.prefix(row.slot, cond_length)
+            self._prefixes.put(row.t3_cond, prefix)
         else:
             self._cache.restore(row.slot, prefix)
+        row.prefix = prefix
         hidden = self._run_prompt(row.slot, embeds[:, cond_length:], cond_length)
         length = embeds.shape[1]
         logits = t3.speech_head(hidden[:, -1])
@@ -273,14 +281,17 @@ class TurboBatch:
         lengths = torch.tensor([row.length for row in rows], device=self._device)
         current = torch.tensor([[row.tokens[-1]] for row in rows], device=self._device)
         mask = self._cache.plan_decode(lengths)
-        decoder = self._batched_tfmr if len(rows) > 1 else self._t3.tfmr
-        hidden = decoder(
-            inputs_embeds=self._t3.speech_emb(current),
-            past_key_values=self._cache,
-            attention_mask=mask,
-            position_ids=lengths[:, None],
-            use_cache=True,
-        )[0]
+        inputs = {
+            "inputs_embeds": self._t3.speech_emb(current),
+            "past_key_values": self._cache,
+            "attention_mask": mask,
+            "position_ids": lengths[:, None],
+            "use_cache": True,
+        }
+        if len(rows) > 1 and self._batched_tfmr is not None:
+            hidden = self._batched_tfmr(**inputs, shared_prefixes=_shared_prefixes(rows, self._device))[0]
+        else:
+            hidden = self._t3.tfmr(**inputs)[0]
         tokens = self._sampler.sample(0, self._t3.speech_head(hidden[:, -1]))
         self._sampler.record(0, tokens)
         for row, token in zip(rows, tokens.tolist(), strict=True):
@@ -322,6 +333,22 @@ class TurboBatch:
             self._active[index] = last
         self._active.pop()
         row.slot = -1
+
+
+def _shared_prefixes(rows: list[TurboRow], device: torch.device) -> list[SharedPrefix]:
+    """The decoding rows grouped by the voice prefix they start with (rows hold slots 0 .. len(rows) - 1)."""
+    groups: dict[int, list[int]] = {}
+    prefixes: dict[int, CachedPrefix] = {}
+    for index, row in enumerate(rows):
+        assert row.prefix is not None, "a decoding row has been through its prefill"
+        groups.setdefault(id(row.prefix), []).append(index)
+        prefixes[id(row.prefix)] = row.prefix
+    shared = []
+    for key, members in groups.items():
+        consecutive = members == list(range(members[0], members[-1] + 1))
+        places = slice(members[0], members[-1] + 1) if consecutive else torch.tensor(members, device=device)
+        shared.append(SharedPrefix(places, prefixes[key]))
+    return shared
 
 
 def turbo_row(model: Any, request: ChunkRequest, conds: Any) -> TurboRow:
