@@ -101,7 +101,10 @@ def test_the_published_language_pattern_means_what_the_check_does(language: str)
     assert validator.is_valid(language) == speaks(languages, language)
 
 
-@given(st.text(max_size=8))
+# Characters that Python's Unicode tables (14.0 in 3.11) call unassigned are left out, and surrogates as by default:
+# a regex engine with newer tables, as jsonschema_rs's is, knows some of them as letters (U+31350, a CJK ideograph
+# of Unicode 15, failed CI once).
+@given(st.text(st.characters(exclude_categories=["Cn", "Cs"]), max_size=8))
 def test_the_published_speakable_pattern_means_what_the_check_does(text: str) -> None:
     validator = jsonschema_rs.validator_for({"type": "string", "pattern": SPEAKABLE_PATTERN})
     assert validator.is_valid(text) == has_speakable_text(text)
