@@ -337,17 +337,15 @@ class TurboBatch:
 
 def _shared_prefixes(rows: list[TurboRow], device: torch.device) -> list[SharedPrefix]:
     """The decoding rows grouped by the voice prefix they start with (rows hold slots 0 .. len(rows) - 1)."""
-    groups: dict[int, list[int]] = {}
-    prefixes: dict[int, CachedPrefix] = {}
+    groups: dict[int, tuple[CachedPrefix, list[int]]] = {}
     for index, row in enumerate(rows):
         assert row.prefix is not None, "a decoding row has been through its prefill"
-        groups.setdefault(id(row.prefix), []).append(index)
-        prefixes[id(row.prefix)] = row.prefix
+        groups.setdefault(id(row.prefix), (row.prefix, []))[1].append(index)
     shared = []
-    for key, members in groups.items():
+    for prefix, members in groups.values():
         consecutive = members == list(range(members[0], members[-1] + 1))
         places = slice(members[0], members[-1] + 1) if consecutive else torch.tensor(members, device=device)
-        shared.append(SharedPrefix(places, prefixes[key]))
+        shared.append(SharedPrefix(places, prefix))
     return shared
 
 
