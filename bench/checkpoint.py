@@ -1,6 +1,6 @@
 """Random-weight checkpoints of ChatterBox's real architectures, for tests, benchmarks and trying the service.
 
-    python -m bench.checkpoint --variant turbo --out DIR [--mean-tokens 40] [--seed 0]
+    python -m bench.checkpoint --variant turbo --out DIR [--mean-tokens 40] [--min-tokens 0] [--seed 0]
 
 No trained weights can be downloaded here. This builds every module of the chosen model with chatterbox-tts 0.1.7's
 own constructors, seeded, and writes exactly the files its `from_local` reads: the weights, tokenizer files made
@@ -13,7 +13,9 @@ A random T3 almost never samples its stop token, so every generate would run to 
 tokens. The builder makes the stop token's logit (nearly) constant and calibrates it on the model's own decoding, so
 that at the library's default sampling settings it is drawn with probability 1/(N+1) at each step: speech lengths
 then follow a geometric distribution with a mean of N tokens (`--mean-tokens`; 25 tokens are a second of speech).
-The same seed builds the same files.
+A Turbo checkpoint can also hold the stop token off for the first M tokens (`--min-tokens`), so that lengths are
+M plus a geometric tail of mean N - M: nearly steady, as a trained model's are for one text, which benchmarks
+need to be repeatable. The same seed builds the same files.
 """
 
 from __future__ import annotations
@@ -68,6 +70,10 @@ REPEATED_TOKEN = 1000
 LLAMA_REPEAT_WEIGHT = 2.0
 """The multilingual T3's way to stop (see _LlamaStop.stop_by_repetition)."""
 LLAMA_STOP_LEVEL = 20.0
+GPT2_HOLD_COMPONENT = 0
+GPT2_HOLD_LEVEL = 20.0
+STOP_HOLD_GAP = 24.0
+"""How far below its calibrated value the stop logit is held while held off: at temperature 0.8, e^-30 of it."""
 # A few hundred words of ordinary English, to train the byte-level BPE of the Turbo tokenizer on.
 TOKENIZER_CORPUS = (
     REFERENCE_TEXT,
@@ -78,6 +84,9 @@ TOKENIZER_CORPUS = (
     "[laugh] [sigh] [cough] [chuckle] [gasp] [clear throat] [sniff] [groan] [shush]",
 )
 TURBO_VOCAB_SIZE = 2000
+BENCH_MEAN_TOKENS, BENCH_MIN_TOKENS = 240, 220
+"""The benchmarks' Turbo checkpoint: a few hundred speech tokens a chunk, nearly steady, so that runs repeat (the
+benchmark texts are longer than the calibration text, so they speak about 200: 8 s of speech)."""
 # Characters the locally made tokenizers of the original and multilingual models know (after NFKD, lowercased for
 # the multilingual one); anything else is [UNK], as with the real vocabularies' unknowns.
 _CHARACTERS = (
@@ -95,13 +104,15 @@ class BuildRequest:
     variant: ChatterboxVariant
     out: Path
     mean_tokens: float = 40.0
+    min_tokens: int = 0
+    """Turbo only: the stop token is held off for this many speech tokens of the calibration text (see _GPT2Hold)."""
     seed: int = 0
     reference: Path | None = None
     """A spoken clip of more than 5 s for the built-in voice; None: espeak's."""
 
     @property
     def stop_probability(self) -> float:
-        return 1.0 / (self.mean_tokens + 1.0)
+        return 1.0 / (self.mean_tokens - self.min_tokens + 1.0)
 
 
 def build(request: BuildRequest) -> Path:
@@ -125,6 +136,7 @@ def build(request: BuildRequest) -> Path:
         "variant": request.variant,
         "seed": request.seed,
         "mean_tokens": request.mean_tokens,
+        "min_tokens": request.min_tokens,
         "stop_calibration": calibration,
         "chatterbox_tts": _library_version(),
         "notice": NOTICE,
@@ -136,18 +148,10 @@ def build(request: BuildRequest) -> Path:
     return request.out
 
 
-def _build_turbo(request: BuildRequest, out: Path) -> dict[str, float]:
-    import torch
-    from chatterbox.models.s3gen import S3Gen
-    from chatterbox.models.t3 import T3
+def turbo_t3_config() -> Any:
+    """The configuration ChatterboxTurboTTS.from_local builds its T3 with."""
     from chatterbox.models.t3.modules.t3_config import T3Config
-    from chatterbox.models.voice_encoder import VoiceEncoder
-    from chatterbox.tts_turbo import ChatterboxTurboTTS, punc_norm
-    from safetensors.torch import save_file
-    from transformers import AutoTokenizer
 
-    ve = VoiceEncoder().eval()
-    # The configuration ChatterboxTurboTTS.from_local builds its T3 with.
     hp = T3Config(text_tokens_dict_size=50276)
     hp.llama_config_name = "GPT2_medium"
     hp.speech_tokens_dict_size = 6563
@@ -155,33 +159,62 @@ def _build_turbo(request: BuildRequest, out: Path) -> dict[str, float]:
     hp.speech_cond_prompt_len = 375
     hp.use_perceiver_resampler = False
     hp.emotion_adv = False
-    t3 = T3(hp).eval()
+    return hp
+
+
+def _build_turbo(request: BuildRequest, out: Path) -> dict[str, float]:
+    from chatterbox.models.s3gen import S3Gen
+    from chatterbox.models.t3 import T3
+    from chatterbox.models.voice_encoder import VoiceEncoder
+    from chatterbox.tts_turbo import ChatterboxTurboTTS, punc_norm
+    from safetensors.torch import save_file
+    from transformers import AutoTokenizer
+
+    ve = VoiceEncoder().eval()
+    t3 = T3(turbo_t3_config()).eval()
     s3gen = S3Gen(meanflow=True).eval()
     _write_gpt2_tokenizer(out)
     tokenizer = AutoTokenizer.from_pretrained(out)
     model = ChatterboxTurboTTS(t3, s3gen, ve, tokenizer, "cpu")
-    head = t3.speech_head
-    with torch.no_grad():
-        head.weight[[START_SPEECH, STOP_SPEECH]] = 0.0
-        head.bias[[START_SPEECH, STOP_SPEECH]] = SUPPRESSED
     model.prepare_conditionals(str(out / REFERENCE_CLIP))
     text_tokens = tokenizer(punc_norm(CALIBRATION_TEXT), return_tensors="pt").input_ids
-    # The library's own decoding at Turbo's default sampling, with the stop token held off while logits are
-    # recorded: generate()'s defaults are temperature 0.8, top_k 1000, top_p 0.95, repetition penalty 1.2.
-    with _recorded_logits(head) as steps:
-        t3.inference_turbo(model.conds.t3, text_tokens, max_gen_len=CALIBRATION_STEPS - 1)
-    others = [_log_partition(logits[0, -1], 0.8, 0.95, excluded=[START_SPEECH, STOP_SPEECH]) for logits, _ in steps]
-    # p(stop) = e^(b/T) / (e^(b/T) + Z): solve for b at the median partition sum Z.
-    temperature = 0.8
-    log_odds = math.log(request.stop_probability / (1 - request.stop_probability))
-    bias = temperature * (log_odds + float(np.median(others)))
-    with torch.no_grad():
-        head.bias[STOP_SPEECH] = bias
+    calibration = calibrate_turbo_stop(t3, model.conds.t3, text_tokens, request.stop_probability, request.min_tokens)
     save_file(ve.state_dict(), out / "ve.safetensors")
     save_file(_contiguous(t3.state_dict()), out / "t3_turbo_v1.safetensors")
     save_file(_contiguous(s3gen.state_dict()), out / "s3gen_meanflow.safetensors")
     model.conds.save(out / "conds.pt")
-    return {"stop_bias": bias, "median_log_partition": float(np.median(others))}
+    return calibration
+
+
+def calibrate_turbo_stop(
+    t3: Any, t3_cond: Any, text_tokens: torch.Tensor, stop_probability: float, min_tokens: int = 0
+) -> dict[str, float]:
+    """Set a Turbo T3's stop token so that, at generate()'s default sampling, it is drawn with `stop_probability`
+    at each step: from the first step, or, with `min_tokens`, once `text_tokens`' speech is that long (_GPT2Hold).
+    The start-of-speech token, which a trained T3 never says, is never drawn."""
+    import torch
+
+    head = t3.speech_head
+    with torch.no_grad():
+        head.weight[[START_SPEECH, STOP_SPEECH]] = 0.0
+        head.bias[[START_SPEECH, STOP_SPEECH]] = SUPPRESSED
+    hold = _GPT2Hold(t3, t3_cond, text_tokens, min_tokens) if min_tokens else None
+    # The library's own decoding at Turbo's default sampling, with the stop token held off while logits are
+    # recorded: generate()'s defaults are temperature 0.8, top_k 1000, top_p 0.95, repetition penalty 1.2.
+    with _recorded_logits(head) as steps:
+        t3.inference_turbo(t3_cond, text_tokens, max_gen_len=min_tokens + CALIBRATION_STEPS - 1)
+    held, free = steps[:min_tokens], steps[min_tokens:]
+    others = [_log_partition(logits[0, -1], 0.8, 0.95, excluded=[START_SPEECH, STOP_SPEECH]) for logits, _ in free]
+    # p(stop) = e^(b/T) / (e^(b/T) + Z): solve for b at the median partition sum Z.
+    temperature = 0.8
+    log_odds = math.log(stop_probability / (1 - stop_probability))
+    stop_logit = temperature * (log_odds + float(np.median(others)))
+    calibration = {"stop_logit": stop_logit, "median_log_partition": float(np.median(others))}
+    with torch.no_grad():
+        head.bias[STOP_SPEECH] = stop_logit
+    if hold is not None:
+        calibration |= hold.calibrate(stop_logit, held=[x for _, x in held], free=[x for _, x in free])
+    return calibration
 
 
 def _build_standard(request: BuildRequest, out: Path) -> dict[str, float]:
@@ -247,6 +280,50 @@ _BUILDERS: dict[ChatterboxVariant, Callable[[BuildRequest, Path], dict[str, floa
     "standard": _build_standard,
     "multilingual": _build_multilingual,
 }
+
+
+class _GPT2Hold:
+    """Turbo's stop token held off until the speech of `text_tokens` (the calibration text) is `min_tokens` long.
+
+    Turbo's GPT-2 has no speech position embedding, only its absolute one (`wpe`), so the hold is by absolute
+    position: a text with more tokens than the calibration text speaks that many fewer before the stop can come.
+    One component of the position embedding is made large, negative before that position and positive from it on;
+    the stop token's head row reads it, so that its logit is the calibrated one from there on, STOP_HOLD_GAP less
+    before.
+    """
+
+    def __init__(self, t3: Any, t3_cond: Any, text_tokens: torch.Tensor, min_tokens: int) -> None:
+        import torch
+
+        self._t3 = t3
+        start = t3.hp.start_speech_token * torch.ones_like(text_tokens[:, :1])
+        embeds, _ = t3.prepare_input_embeds(t3_cond=t3_cond, text_tokens=text_tokens, speech_tokens=start)
+        # The prompt's last position (the start of speech) predicts speech token 0.
+        first_free = embeds.shape[1] - 1 + min_tokens
+        with torch.no_grad():
+            positions = t3.tfmr.wpe.weight
+            positions[:first_free, GPT2_HOLD_COMPONENT] = -GPT2_HOLD_LEVEL
+            positions[first_free:, GPT2_HOLD_COMPONENT] = GPT2_HOLD_LEVEL
+        self.first_free_position = first_free
+
+    def calibrate(self, stop_logit: float, *, held: list[Any], free: list[Any]) -> dict[str, float]:
+        """Set the stop row to give `stop_logit` at the median component of the `free` steps' head inputs, and
+        STOP_HOLD_GAP less at the `held` steps' median."""
+        import torch
+
+        held_component = float(np.median([float(x[0, -1, GPT2_HOLD_COMPONENT]) for x in held]))
+        free_component = float(np.median([float(x[0, -1, GPT2_HOLD_COMPONENT]) for x in free]))
+        weight = STOP_HOLD_GAP / (free_component - held_component)
+        head = self._t3.speech_head
+        with torch.no_grad():
+            head.weight[STOP_SPEECH, GPT2_HOLD_COMPONENT] = weight
+            head.bias[STOP_SPEECH] = stop_logit - weight * free_component
+        return {
+            "first_free_position": self.first_free_position,
+            "held_component": held_component,
+            "free_component": free_component,
+            "stop_weight": weight,
+        }
 
 
 class _LlamaStop:
@@ -489,15 +566,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", choices=sorted(_BUILDERS), required=True)
     parser.add_argument("--out", type=Path, required=True, help="directory to write (replaced if it exists)")
     parser.add_argument("--mean-tokens", type=float, default=40.0, help="mean speech tokens per generate (25/s)")
+    parser.add_argument(
+        "--min-tokens", type=int, default=0, help="turbo: speech tokens before the stop token can come (see above)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--reference", type=Path, help="a spoken clip of more than 5 s (default: espeak speaking)")
     args = parser.parse_args(argv)
     if args.mean_tokens < 1:
         parser.error("--mean-tokens must be at least 1")
+    if not 0 <= args.min_tokens < args.mean_tokens:
+        parser.error("--min-tokens must be at least 0 and less than --mean-tokens")
+    if args.min_tokens and args.variant != "turbo":
+        parser.error("--min-tokens is for the turbo variant")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     os.environ.setdefault("TQDM_DISABLE", "1")  # read when torch first imports tqdm
     log.info("%s", NOTICE)
-    out = build(BuildRequest(args.variant, args.out, args.mean_tokens, args.seed, args.reference))
+    out = build(BuildRequest(args.variant, args.out, args.mean_tokens, args.min_tokens, args.seed, args.reference))
     log.info("load it with CHATTERBOX_CHECKPOINT_DIR=%s CHATTERBOX_VARIANT=%s", out, args.variant)
     return 0
 

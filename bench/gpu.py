@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.checkpoint import REFERENCE_CLIP, BuildRequest, build
+from bench.checkpoint import BENCH_MEAN_TOKENS, BENCH_MIN_TOKENS, REFERENCE_CLIP, BuildRequest, build
 from bench.texts import SENTENCES
 
 os.environ.setdefault("TQDM_DISABLE", "1")
@@ -42,11 +42,12 @@ def main() -> None:
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     levels = [1, 2] if args.quick else [1, 4, 8, 16]
-    mean_tokens = 20 if args.quick else 200
+    mean_tokens, min_tokens = (20, 0) if args.quick else (BENCH_MEAN_TOKENS, BENCH_MIN_TOKENS)
     args.out.mkdir(parents=True, exist_ok=True)
     figures: dict[str, Any] = {"device": torch.cuda.get_device_name() if device == "cuda" else "cpu"}
     started = time.perf_counter()
-    checkpoint = build(BuildRequest("turbo", args.out / "turbo", mean_tokens=mean_tokens, reference=args.reference))
+    request = BuildRequest("turbo", args.out / "turbo", mean_tokens, min_tokens, reference=args.reference)
+    checkpoint = build(request)
     figures["checkpoint_build_s"] = time.perf_counter() - started
     texts = (SENTENCES * 2)[: max(levels)]
     figures["library"] = library_figures(checkpoint, device, texts)

@@ -14,23 +14,26 @@ from pathlib import Path
 
 import redis
 
+from bench.checkpoint import BENCH_MEAN_TOKENS, BENCH_MIN_TOKENS
 from tests.support.processes import REPO_ROOT, ManagedProcess, engine_process, start_api, start_worker
 from tests.support.s3 import free_port
 
 BENCH_REDIS_URL = "redis://127.0.0.1:6379/13"
 CHECKPOINTS = REPO_ROOT / "data" / "bench-checkpoints"
-MEAN_TOKENS = 200
-"""A few hundred speech tokens a chunk (8 s of speech), as the issues ask; the random T3 draws lengths around it."""
 
 
-def turbo_checkpoint(mean_tokens: int = MEAN_TOKENS) -> Path:
-    """A seeded Turbo checkpoint with long chunks, built once and kept under data/ (noise-like speech)."""
-    out = CHECKPOINTS / f"turbo-{mean_tokens}"
+def turbo_checkpoint() -> Path:
+    """A seeded Turbo checkpoint with long, nearly steady chunks, built once and kept under data/ (noise-like
+    speech)."""
+    out = CHECKPOINTS / f"turbo-{BENCH_MEAN_TOKENS}-min{BENCH_MIN_TOKENS}"
     manifest = out / "checkpoint.json"
-    if manifest.is_file() and json.loads(manifest.read_text())["mean_tokens"] == mean_tokens:
-        return out
+    if manifest.is_file():
+        built = json.loads(manifest.read_text())
+        if (built["mean_tokens"], built.get("min_tokens")) == (BENCH_MEAN_TOKENS, BENCH_MIN_TOKENS):
+            return out
     command = [sys.executable, "-m", "bench.checkpoint", "--variant", "turbo", "--out", str(out)]
-    subprocess.run([*command, "--mean-tokens", str(mean_tokens)], cwd=REPO_ROOT, check=True)
+    lengths = ["--mean-tokens", str(BENCH_MEAN_TOKENS), "--min-tokens", str(BENCH_MIN_TOKENS)]
+    subprocess.run([*command, *lengths], cwd=REPO_ROOT, check=True)
     return out
 
 
