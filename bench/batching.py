@@ -5,16 +5,18 @@ At each level N, N clients send JOBS_PER_CLIENT x N jobs (at least 16), each cli
 last is done, so N are in flight until the last job is sent (a server under steady load); then they drain. Two
 rates are reported. "Steady" is the rate while all N are in flight: the audio made from the start to the last
 job's sending, a job still running then counted in proportion to the time it had run. "Whole run" is all the audio
-over the whole time, drain included. A random-weight checkpoint's chunk lengths are geometric (a constant chance of
-the stop token each step), so the drain is the longest of the last jobs decoding nearly alone, and measured here it
-was half of a 24-job run at 8 in flight: the whole-run rate mostly says how long that one chunk was. `--burst`
-sends N jobs at once instead and waits for all, which is all drain.
+over the whole time, drain included: the last jobs decoding with fewer and fewer beside them. `--burst` sends N jobs
+at once instead and waits for all, which is all drain.
 
-Both sides run the real library on a random-weight Turbo checkpoint whose chunks are a few hundred speech tokens
-(bench/turbo_stack.py; noise-like speech). Every job is one chunk of text, sampled at the default settings, so the
-two sides speak different lengths of the same texts: throughput is seconds of audio per wall-clock second. Jobs go
+Both sides run the real library on a random-weight Turbo checkpoint whose chunks are about 200 speech tokens, nearly
+steady (bench/turbo_stack.py: the stop token is held off by position, then comes after 20 more on average; with
+geometric lengths, as before, two runs of the same code gave 2.83x and 2.05x). Every job is one chunk of text,
+sampled at the default settings, so the two sides speak slightly different lengths of the same texts: throughput is
+seconds of audio per wall-clock second. Jobs go
 through `/runsync` (the whole chunk voiced at once; streaming's extra S3Gen work is bench/streaming.py's subject).
-The library side runs in a process of its own, so the two models are never in memory together.
+The library side runs in a process of its own, so the two models are never in memory together: half its jobs
+before the service's and half after, so that a host whose speed drifts over the run (shared 2-core hosts here did,
+by a fifth within the hour) weighs on both sides alike.
 
 Run: `python -m bench.batching [--levels 1,2,4,8,16] [--burst]`. Target here (2 CPU cores): 8 concurrent jobs reach at
 least 2.5x the sequential library's throughput (steady).
@@ -33,6 +35,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -130,6 +133,18 @@ def service_level(base_url: str, texts: list[str], in_flight: int) -> Level:
         return Level(in_flight, list(pool.map(one, texts)))
 
 
+def _library_half(checkpoint: Path, half: int) -> dict[str, Any]:
+    """library_sequential over one half of the texts, in a process of its own."""
+    command = [sys.executable, "-m", "bench.batching", "--library-baseline", str(checkpoint)]
+    run = subprocess.run([*command, "--library-half", str(half)], check=True, capture_output=True, text=True)
+    result: dict[str, Any] = json.loads(run.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _rate(library: dict[str, Any]) -> float:
+    return float(library["audio_s"]) / float(library["wall_s"])
+
+
 def _cycled(texts: list[str], count: int) -> list[str]:
     return [texts[index % len(texts)] for index in range(count)]
 
@@ -144,22 +159,17 @@ def main() -> None:
     parser.add_argument("--levels", default="1,2,4,8,16")
     parser.add_argument("--burst", action="store_true", help="N jobs at once per level, instead of N in flight")
     parser.add_argument("--library-baseline", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--library-half", type=int, choices=(0, 1), help=argparse.SUPPRESS)
     args = parser.parse_args()
     levels = [int(n) for n in args.levels.split(",")]
     texts = (SENTENCES * 2)[:LIBRARY_JOBS]
+    halves = [texts[: LIBRARY_JOBS // 2], texts[LIBRARY_JOBS // 2 :]]
     if args.library_baseline:
-        print(json.dumps(library_sequential(args.library_baseline, texts)))
+        print(json.dumps(library_sequential(args.library_baseline, halves[args.library_half])))
         return
     checkpoint = turbo_checkpoint()
     print(f"checkpoint {checkpoint} (random weights: noise-like speech); {os.cpu_count()} CPU cores")
-    baseline_run = subprocess.run(
-        [sys.executable, "-m", "bench.batching", "--levels", args.levels, "--library-baseline", str(checkpoint)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    baseline = json.loads(baseline_run.stdout.strip().splitlines()[-1])
-    library_throughput = baseline["audio_s"] / baseline["wall_s"]
+    library_halves = [_library_half(checkpoint, 0)]
     results: list[Level] = []
     with turbo_stack(
         checkpoint,
@@ -172,10 +182,15 @@ def main() -> None:
             level_texts = texts[:jobs] if args.burst else _cycled(texts, max(len(texts), JOBS_PER_CLIENT * jobs))
             results.append(service_level(stack.base_url, level_texts, jobs))
         engine_peak = stack.engine_peak_rss_mb()
+    library_halves.append(_library_half(checkpoint, 1))
+    audio = sum(half["audio_s"] for half in library_halves)
+    library_throughput = audio / sum(half["wall_s"] for half in library_halves)
+    latencies = [latency for half in library_halves for latency in half["latencies_s"]]
     print(
-        f"library generate, one after another: {len(texts)} jobs, {baseline['audio_s']:.1f} s of audio in "
-        f"{baseline['wall_s']:.1f} s = {library_throughput:.3f} audio s/s; latency p50 "
-        f"{statistics.median(baseline['latencies_s']):.1f} s; peak RSS {baseline['peak_rss_mb']:.0f} MB"
+        f"library generate, one after another: {len(texts)} jobs, half before the service and half after, "
+        f"{audio:.1f} s of audio = {library_throughput:.3f} audio s/s (before {_rate(library_halves[0]):.3f}, "
+        f"after {_rate(library_halves[1]):.3f}); latency p50 {statistics.median(latencies):.1f} s; "
+        f"peak RSS {max(half['peak_rss_mb'] for half in library_halves):.0f} MB"
     )
     print("each job is one chunk, voiced whole: its first audio is its latency")
     shape = "N jobs sent at once" if args.burst else f"{JOBS_PER_CLIENT} x N jobs (at least {len(texts)}), N in flight"
